@@ -1,0 +1,240 @@
+//! Output files: written to a temporary file in the destination folder,
+//! flushed to disk, then renamed into place, mode 0600. Nothing replaces an
+//! existing file unless the caller says `force`. A batch of files lands all
+//! together or not at all.
+
+use std::fs;
+use std::io::Write;
+use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+use tempfile::NamedTempFile;
+
+use crate::error::{Error, Result};
+
+/// Permission bits of every file this tool writes.
+pub const FILE_MODE: u32 = 0o600;
+/// Permission bits of every folder this tool creates.
+pub const DIR_MODE: u32 = 0o700;
+
+fn parent_of(path: &Path) -> PathBuf {
+    match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    }
+}
+
+fn fsync_dir(dir: &Path) {
+    // Best effort: some file systems refuse fsync on a directory.
+    if let Ok(d) = fs::File::open(dir) {
+        let _ = d.sync_all();
+    }
+}
+
+/// A temporary file beside `path`, mode 0600, deleted if never committed.
+pub struct StagedFile {
+    target: PathBuf,
+    temp: NamedTempFile,
+}
+
+impl StagedFile {
+    pub fn new(target: &Path) -> Result<Self> {
+        let dir = parent_of(target);
+        let temp = tempfile::Builder::new()
+            .prefix(".keyceremony-")
+            .suffix(".tmp")
+            .permissions(fs::Permissions::from_mode(FILE_MODE))
+            .tempfile_in(&dir)
+            .map_err(|e| Error::io(&dir, "cannot create a file in this folder", e))?;
+        Ok(StagedFile {
+            target: target.to_path_buf(),
+            temp,
+        })
+    }
+
+    pub fn target(&self) -> &Path {
+        &self.target
+    }
+
+    pub fn writer(&mut self) -> &mut fs::File {
+        self.temp.as_file_mut()
+    }
+
+    pub fn write_all(&mut self, bytes: &[u8]) -> Result<()> {
+        let target = self.target.clone();
+        self.temp
+            .as_file_mut()
+            .write_all(bytes)
+            .map_err(|e| Error::io(&target, "cannot write", e))
+    }
+
+    /// Flushes the contents to disk and renames the file into place.
+    pub fn commit(self, force: bool) -> Result<()> {
+        let StagedFile { target, temp } = self;
+        temp.as_file()
+            .sync_all()
+            .map_err(|e| Error::io(&target, "cannot flush to disk", e))?;
+        let persisted = if force {
+            temp.persist(&target)
+        } else {
+            temp.persist_noclobber(&target)
+        };
+        if let Err(e) = persisted {
+            if e.error.kind() == std::io::ErrorKind::AlreadyExists {
+                return Err(Error::Exists { path: target });
+            }
+            return Err(Error::io(&target, "cannot move into place", e.error));
+        }
+        fsync_dir(&parent_of(&target));
+        Ok(())
+    }
+}
+
+/// Writes one file atomically with mode 0600.
+pub fn write_file(path: &Path, bytes: &[u8], force: bool) -> Result<()> {
+    if !force && path.symlink_metadata().is_ok() {
+        return Err(Error::Exists {
+            path: path.to_path_buf(),
+        });
+    }
+    let mut staged = StagedFile::new(path)?;
+    staged.write_all(bytes)?;
+    staged.commit(force)
+}
+
+/// Several files that land together: all are staged first, then renamed into
+/// place; if anything fails, the ones already renamed are removed again, and
+/// a folder this batch created is removed too.
+pub struct OutputBatch {
+    staged: Vec<StagedFile>,
+    created_dir: Option<PathBuf>,
+    force: bool,
+}
+
+impl OutputBatch {
+    /// Prepares `dir` as an output folder: created (0700) when missing;
+    /// refused when it holds anything, unless `force`.
+    pub fn in_dir(dir: &Path, force: bool) -> Result<Self> {
+        let mut batch = OutputBatch::new(force);
+        match fs::read_dir(dir) {
+            Ok(mut entries) => {
+                if entries.next().is_some() && !force {
+                    return Err(Error::input(
+                        dir,
+                        "output folder is not empty; choose a new folder or pass --force",
+                    ));
+                }
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                fs::DirBuilder::new()
+                    .recursive(true)
+                    .mode(DIR_MODE)
+                    .create(dir)
+                    .map_err(|e| Error::io(dir, "cannot create output folder", e))?;
+                batch.created_dir = Some(dir.to_path_buf());
+            }
+            Err(e) => return Err(Error::io(dir, "cannot open output folder", e)),
+        }
+        Ok(batch)
+    }
+
+    /// A batch of files in existing folders (no folder checks).
+    pub fn new(force: bool) -> Self {
+        OutputBatch {
+            staged: Vec::new(),
+            created_dir: None,
+            force,
+        }
+    }
+
+    pub fn add(&mut self, path: &Path, bytes: &[u8]) -> Result<()> {
+        if !self.force && path.symlink_metadata().is_ok() {
+            return Err(Error::Exists {
+                path: path.to_path_buf(),
+            });
+        }
+        if self.staged.iter().any(|s| s.target() == path) {
+            return Err(Error::Usage(format!(
+                "{}: the same output file is named twice",
+                path.display()
+            )));
+        }
+        let mut staged = StagedFile::new(path)?;
+        staged.write_all(bytes)?;
+        self.staged.push(staged);
+        Ok(())
+    }
+
+    /// Renames every staged file into place, or none.
+    pub fn commit(mut self) -> Result<Vec<PathBuf>> {
+        let mut done: Vec<PathBuf> = Vec::new();
+        let staged = std::mem::take(&mut self.staged);
+        for file in staged {
+            let target = file.target().to_path_buf();
+            if let Err(e) = file.commit(self.force) {
+                for p in &done {
+                    let _ = fs::remove_file(p);
+                }
+                return Err(e);
+            }
+            done.push(target);
+        }
+        self.created_dir = None;
+        Ok(done)
+    }
+}
+
+impl Drop for OutputBatch {
+    fn drop(&mut self) {
+        // Staged temporaries delete themselves; a folder we made goes too.
+        self.staged.clear();
+        if let Some(dir) = self.created_dir.take() {
+            let _ = fs::remove_dir(&dir);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn writes_0600_and_refuses_overwrite() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("a.txt");
+        write_file(&p, b"one", false).unwrap();
+        let mode = fs::metadata(&p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+        assert!(matches!(
+            write_file(&p, b"two", false),
+            Err(Error::Exists { .. })
+        ));
+        assert_eq!(fs::read(&p).unwrap(), b"one");
+        write_file(&p, b"two", true).unwrap();
+        assert_eq!(fs::read(&p).unwrap(), b"two");
+    }
+
+    #[test]
+    fn abandoned_batch_leaves_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("out");
+        {
+            let mut b = OutputBatch::in_dir(&out, false).unwrap();
+            b.add(&out.join("x"), b"1").unwrap();
+            assert!(out.exists());
+        }
+        assert!(!out.exists());
+    }
+
+    #[test]
+    fn batch_refuses_non_empty_folder_without_force() {
+        let dir = tempfile::tempdir().unwrap();
+        fs::write(dir.path().join("keep"), b"k").unwrap();
+        assert!(OutputBatch::in_dir(dir.path(), false).is_err());
+        let mut b = OutputBatch::in_dir(dir.path(), true).unwrap();
+        b.add(&dir.path().join("new"), b"n").unwrap();
+        b.commit().unwrap();
+        assert!(dir.path().join("keep").exists());
+        assert!(dir.path().join("new").exists());
+    }
+}

@@ -1,0 +1,14 @@
+//! keyceremony: offline, air-gapped root-key ceremonies and recovery.
+//!
+//! The library holds all behaviour; `main.rs` only parses the command line
+//! and calls [`commands::run`].
+
+pub mod atomic_file;
+pub mod error;
+pub mod record;
+pub mod secret;
+pub mod shamir;
+pub mod shard;
+pub mod spike;
+
+pub use error::{Error, Result};

@@ -1,0 +1,3 @@
+fn main() {
+    keyceremony::secret::harden_process();
+}

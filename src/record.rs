@@ -1,0 +1,322 @@
+//! What every output of one ceremony has in common (id, label, t, n,
+//! commitments, fingerprint, time), and the public ceremony record
+//! `ceremony.json` built on it. Nothing here is secret.
+
+use std::fmt;
+
+use rand_core::{OsRng, RngCore};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::secret::KeyFingerprint;
+use crate::shamir::{Commitments, SplitParams};
+
+pub const RECORD_FORMAT: &str = "keyceremony-record";
+pub const RECORD_VERSION: u32 = 1;
+/// Longest label or custodian name, in characters.
+pub const MAX_NAME_CHARS: usize = 200;
+
+/// Crockford base32 without I, L, O, U: easy to read aloud and to type.
+const ID_ALPHABET: &[u8; 32] = b"0123456789ABCDEFGHJKMNPQRSTVWXYZ";
+
+/// A random, human-friendly ceremony id: `KC-XXXX-XXXX-XXXX` (60 random bits).
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct CeremonyId(String);
+
+impl CeremonyId {
+    pub fn generate() -> Self {
+        let mut bytes = [0u8; 8];
+        OsRng.fill_bytes(&mut bytes);
+        let mut v = u64::from_be_bytes(bytes);
+        let mut s = String::from("KC");
+        for i in 0..12 {
+            if i % 4 == 0 {
+                s.push('-');
+            }
+            s.push(ID_ALPHABET[(v & 31) as usize] as char);
+            v >>= 5;
+        }
+        CeremonyId(s)
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        let b = text.as_bytes();
+        let ok = b.len() == 17
+            && text.starts_with("KC")
+            && [2, 7, 12].iter().all(|&i| b[i] == b'-')
+            && b.iter()
+                .enumerate()
+                .filter(|(i, _)| *i >= 2 && ![2, 7, 12].contains(i))
+                .all(|(_, c)| ID_ALPHABET.contains(c));
+        ok.then(|| CeremonyId(text.to_string()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for CeremonyId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl fmt::Debug for CeremonyId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "CeremonyId({})", self.0)
+    }
+}
+
+/// The current time as RFC 3339 UTC with whole seconds, e.g. `2026-11-26T10:24:57Z`.
+pub fn now_rfc3339() -> String {
+    let now = time::OffsetDateTime::now_utc()
+        .replace_nanosecond(0)
+        .expect("0 is a valid nanosecond");
+    now.format(&time::format_description::well_known::Rfc3339)
+        .expect("UTC time formats")
+}
+
+pub fn is_rfc3339(text: &str) -> bool {
+    text.len() <= 40
+        && time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339)
+            .is_ok()
+}
+
+/// A label or name is printed on sheets and terminals and hashed line by
+/// line: no control characters, bounded length.
+pub fn check_name(text: &str) -> Result<(), String> {
+    if text.chars().count() > MAX_NAME_CHARS {
+        return Err(format!("longer than {MAX_NAME_CHARS} characters"));
+    }
+    if text.chars().any(char::is_control) {
+        return Err("contains a control character (newline, tab, escape...)".into());
+    }
+    Ok(())
+}
+
+/// The public facts shared by every output of one ceremony.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct CeremonyInfo {
+    pub ceremony_id: CeremonyId,
+    pub label: String,
+    pub params: SplitParams,
+    pub commitments: Commitments,
+    pub fingerprint: KeyFingerprint,
+    pub created: String,
+}
+
+impl CeremonyInfo {
+    /// Lines of the canonical text the checksums cover.
+    pub(crate) fn canonical_lines(&self, out: &mut String) {
+        use std::fmt::Write;
+        let _ = writeln!(out, "ceremony_id={}", self.ceremony_id);
+        let _ = writeln!(out, "label={}", self.label);
+        let _ = writeln!(out, "threshold={}", self.params.threshold());
+        let _ = writeln!(out, "shares={}", self.params.shares());
+        let _ = writeln!(out, "commitments={}", self.commitments_hex().join(","));
+        let _ = writeln!(out, "key_fingerprint={}", self.fingerprint);
+        let _ = writeln!(out, "created={}", self.created);
+    }
+
+    pub fn commitments_hex(&self) -> Vec<String> {
+        self.commitments
+            .to_compressed()
+            .iter()
+            .map(hex::encode)
+            .collect()
+    }
+}
+
+/// First 8 bytes of SHA-256 of the canonical text, as 16 hex characters.
+pub(crate) fn checksum_of(canonical: &str) -> String {
+    hex::encode(&Sha256::digest(canonical.as_bytes())[..8])
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CustodianEntry {
+    pub id: u8,
+    pub name: Option<String>,
+}
+
+/// `ceremony.json`: the public record of a split.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CeremonyRecord {
+    pub info: CeremonyInfo,
+    pub custodians: Vec<CustodianEntry>,
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RecordJson {
+    format: String,
+    version: u32,
+    ceremony_id: String,
+    label: String,
+    threshold: u16,
+    shares: u16,
+    commitments: Vec<String>,
+    key_fingerprint: String,
+    created: String,
+    custodians: Vec<CustodianEntry>,
+    checksum: String,
+}
+
+impl CeremonyRecord {
+    fn canonical(&self) -> String {
+        let mut s = format!("{RECORD_FORMAT} v{RECORD_VERSION}\n");
+        self.info.canonical_lines(&mut s);
+        for c in &self.custodians {
+            s.push_str(&format!(
+                "custodian.{}={}\n",
+                c.id,
+                c.name.as_deref().unwrap_or("")
+            ));
+        }
+        s
+    }
+
+    pub fn checksum(&self) -> String {
+        checksum_of(&self.canonical())
+    }
+
+    pub fn to_json(&self) -> String {
+        let j = RecordJson {
+            format: RECORD_FORMAT.into(),
+            version: RECORD_VERSION,
+            ceremony_id: self.info.ceremony_id.to_string(),
+            label: self.info.label.clone(),
+            threshold: self.info.params.threshold() as u16,
+            shares: self.info.params.shares() as u16,
+            commitments: self.info.commitments_hex(),
+            key_fingerprint: self.info.fingerprint.to_string(),
+            created: self.info.created.clone(),
+            custodians: self.custodians.clone(),
+            checksum: self.checksum(),
+        };
+        let mut s = serde_json::to_string_pretty(&j).expect("plain data serialises");
+        s.push('\n');
+        s
+    }
+
+    /// Parses a record from a JSON value whose format tag was already checked.
+    pub(crate) fn from_value(v: serde_json::Value) -> Result<Self, String> {
+        let j: RecordJson = serde_json::from_value(v)
+            .map_err(|e| crate::shard::sanitize_serde_message(&e.to_string()))?;
+        if j.version != RECORD_VERSION {
+            return Err(format!(
+                "record version {} is not supported; this keyceremony reads version {RECORD_VERSION}",
+                j.version
+            ));
+        }
+        let info = parse_info(
+            &j.ceremony_id,
+            &j.label,
+            j.threshold,
+            j.shares,
+            &j.commitments,
+            &j.key_fingerprint,
+            &j.created,
+        )?;
+        let mut seen = std::collections::BTreeSet::new();
+        for c in &j.custodians {
+            if c.id == 0 || c.id > info.params.shares() || !seen.insert(c.id) {
+                return Err(format!("custodian entry with id {} is out of range or repeated", c.id));
+            }
+            if let Some(n) = &c.name {
+                check_name(n).map_err(|e| format!("custodian name for share {}: {e}", c.id))?;
+            }
+        }
+        let rec = CeremonyRecord {
+            info,
+            custodians: j.custodians,
+        };
+        if rec.checksum() != j.checksum {
+            return Err("checksum does not match the content: the record was altered or damaged".into());
+        }
+        Ok(rec)
+    }
+}
+
+/// Validates the shared public fields as read from a file.
+pub(crate) fn parse_info(
+    ceremony_id: &str,
+    label: &str,
+    threshold: u16,
+    shares: u16,
+    commitments: &[String],
+    key_fingerprint: &str,
+    created: &str,
+) -> Result<CeremonyInfo, String> {
+    let ceremony_id = CeremonyId::parse(ceremony_id).ok_or_else(|| {
+        "ceremony_id is not of the form KC-XXXX-XXXX-XXXX".to_string()
+    })?;
+    check_name(label).map_err(|e| format!("label: {e}"))?;
+    let params = SplitParams::new(threshold, shares).map_err(|e| e.to_string())?;
+    if commitments.len() != threshold as usize {
+        return Err(format!(
+            "expected {threshold} commitments (one per threshold), found {}",
+            commitments.len()
+        ));
+    }
+    let mut raw = Vec::with_capacity(commitments.len());
+    for (i, c) in commitments.iter().enumerate() {
+        if c.len() != 66 || !c.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
+            return Err(format!(
+                "commitment {i} is not 66 lowercase hex characters (a compressed P-256 point)"
+            ));
+        }
+        raw.push(hex::decode(c).expect("checked hex"));
+    }
+    let commitments = Commitments::from_compressed(&raw).map_err(|e| e.to_string())?;
+    let fingerprint = KeyFingerprint::parse(key_fingerprint)
+        .ok_or_else(|| "key_fingerprint is not of the form xxxx-xxxx-xxxx-xxxx-xxxx".to_string())?;
+    if fingerprint != commitments.fingerprint() {
+        return Err(format!(
+            "key_fingerprint {fingerprint} does not match the commitments (they give {}): the file was altered",
+            commitments.fingerprint()
+        ));
+    }
+    if !is_rfc3339(created) {
+        return Err("created is not an RFC 3339 time".into());
+    }
+    Ok(CeremonyInfo {
+        ceremony_id,
+        label: label.to_string(),
+        params,
+        commitments,
+        fingerprint,
+        created: created.to_string(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ceremony_ids_parse_back() {
+        for _ in 0..50 {
+            let id = CeremonyId::generate();
+            assert_eq!(CeremonyId::parse(id.as_str()), Some(id));
+        }
+        assert!(CeremonyId::parse("KC-0000-0000-000I").is_none());
+        assert!(CeremonyId::parse("KC-0000-0000-00000").is_none());
+        assert!(CeremonyId::parse("XX-0000-0000-0000").is_none());
+        assert!(CeremonyId::parse("KC-0000-0000-0000").is_some());
+    }
+
+    #[test]
+    fn names_refuse_control_characters() {
+        assert!(check_name("Alice Ng").is_ok());
+        assert!(check_name("a\nb").is_err());
+        assert!(check_name(&"x".repeat(201)).is_err());
+    }
+
+    #[test]
+    fn time_format() {
+        assert!(is_rfc3339(&now_rfc3339()));
+        assert!(!is_rfc3339("yesterday"));
+    }
+}

@@ -1,0 +1,388 @@
+//! The root key: a P-256 scalar, kept in locked, zeroized memory, never shown.
+//!
+//! Process hardening (no core dumps, memory locking) lives here as well, since
+//! it exists only for the sake of the secrets.
+
+use std::fmt;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use p256::elliptic_curve::sec1::ToEncodedPoint;
+use p256::elliptic_curve::{Field, PrimeField};
+use p256::{ProjectivePoint, Scalar};
+use rand_core::{OsRng, RngCore};
+use sha2::{Digest, Sha256};
+use zeroize::{Zeroize, Zeroizing};
+
+/// Length of a root key in bytes.
+pub const KEY_LEN: usize = 32;
+
+/// Why a byte string is not a usable root key. Never carries the bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum KeyError {
+    #[error("a root key is 32 bytes (64 hex characters); this one is {0} bytes")]
+    WrongLength(usize),
+    #[error("a root key is written as 64 hexadecimal characters; this one has a non-hex character")]
+    NotHex,
+    #[error("the key is zero, which is not a valid P-256 scalar")]
+    Zero,
+    #[error("the key is not below the P-256 group order n, so it is not a valid P-256 scalar")]
+    NotBelowOrder,
+}
+
+/// Fixed-size secret bytes in a heap page that is locked against swapping
+/// (best effort) and zeroized on drop. No `Debug`/`Display` shows the bytes.
+pub struct SecretBytes<const N: usize> {
+    inner: Box<Zeroizing<[u8; N]>>,
+    locked: bool,
+}
+
+impl<const N: usize> SecretBytes<N> {
+    pub fn zeroed() -> Self {
+        let inner = Box::new(Zeroizing::new([0u8; N]));
+        let locked = lock_memory(inner.as_ptr(), N);
+        SecretBytes { inner, locked }
+    }
+
+    pub fn from_slice(bytes: &[u8]) -> Option<Self> {
+        if bytes.len() != N {
+            return None;
+        }
+        let mut s = Self::zeroed();
+        s.inner.copy_from_slice(bytes);
+        Some(s)
+    }
+
+    pub fn expose(&self) -> &[u8; N] {
+        &self.inner
+    }
+
+    pub fn expose_mut(&mut self) -> &mut [u8; N] {
+        &mut self.inner
+    }
+}
+
+impl<const N: usize> Clone for SecretBytes<N> {
+    fn clone(&self) -> Self {
+        let mut s = Self::zeroed();
+        s.inner.copy_from_slice(&self.inner[..]);
+        s
+    }
+}
+
+impl<const N: usize> Drop for SecretBytes<N> {
+    fn drop(&mut self) {
+        self.inner.zeroize();
+        if self.locked {
+            unlock_memory(self.inner.as_ptr(), N);
+        }
+    }
+}
+
+impl<const N: usize> fmt::Debug for SecretBytes<N> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "SecretBytes<{N}>(redacted)")
+    }
+}
+
+/// The 32-byte root key, a P-256 scalar with 0 < k < n.
+#[derive(Clone)]
+pub struct RootKey {
+    bytes: SecretBytes<KEY_LEN>,
+}
+
+impl RootKey {
+    /// Takes big-endian bytes; refuses anything that is not a scalar in 1..n.
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self, KeyError> {
+        if bytes.len() != KEY_LEN {
+            return Err(KeyError::WrongLength(bytes.len()));
+        }
+        let key = RootKey {
+            bytes: SecretBytes::from_slice(bytes).expect("length checked"),
+        };
+        key.scalar_checked()?;
+        Ok(key)
+    }
+
+    /// Parses 64 hex characters (either case), with at most one trailing newline.
+    pub fn from_hex(text: &str) -> Result<Self, KeyError> {
+        let t = text
+            .strip_suffix("\r\n")
+            .or_else(|| text.strip_suffix('\n'))
+            .unwrap_or(text);
+        if !t.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(KeyError::NotHex);
+        }
+        if t.len() != 2 * KEY_LEN {
+            return Err(KeyError::WrongLength(t.len() / 2));
+        }
+        let mut buf = Zeroizing::new([0u8; KEY_LEN]);
+        hex::decode_to_slice(t, &mut buf[..]).map_err(|_| KeyError::NotHex)?;
+        Self::from_bytes(&buf[..])
+    }
+
+    /// Fresh key from the operating system's CSPRNG (rejection-sampled into 1..n).
+    pub fn generate() -> Self {
+        let mut buf = SecretBytes::<KEY_LEN>::zeroed();
+        loop {
+            OsRng.fill_bytes(buf.expose_mut());
+            let key = RootKey { bytes: buf.clone() };
+            if key.scalar_checked().is_ok() {
+                return key;
+            }
+        }
+    }
+
+    pub fn from_scalar(s: &Scalar) -> Result<Self, KeyError> {
+        let repr = Zeroizing::new(s.to_repr());
+        Self::from_bytes(repr.as_slice())
+    }
+
+    fn scalar_checked(&self) -> Result<Scalar, KeyError> {
+        let repr = p256::FieldBytes::clone_from_slice(self.bytes.expose());
+        let s: Option<Scalar> = Scalar::from_repr(repr).into();
+        match s {
+            None => Err(KeyError::NotBelowOrder),
+            Some(s) if bool::from(s.is_zero()) => Err(KeyError::Zero),
+            Some(s) => Ok(s),
+        }
+    }
+
+    /// The key as a field element, for the sharing arithmetic.
+    pub fn scalar(&self) -> Scalar {
+        self.scalar_checked().expect("validated at construction")
+    }
+
+    /// Big-endian bytes. Callers keep them in zeroizing storage.
+    pub fn expose_bytes(&self) -> &[u8; KEY_LEN] {
+        self.bytes.expose()
+    }
+
+    /// 64 lowercase hex characters, in zeroizing storage.
+    pub fn to_hex(&self) -> Zeroizing<String> {
+        Zeroizing::new(hex::encode(self.bytes.expose()))
+    }
+
+    /// The public point k·G (the first Feldman commitment).
+    pub fn public_point(&self) -> ProjectivePoint {
+        ProjectivePoint::GENERATOR * self.scalar()
+    }
+
+    pub fn fingerprint(&self) -> KeyFingerprint {
+        KeyFingerprint::of_public_point(&self.public_point())
+    }
+}
+
+impl PartialEq for RootKey {
+    fn eq(&self, other: &Self) -> bool {
+        use subtle_eq::ct_eq;
+        ct_eq(self.bytes.expose(), other.bytes.expose())
+    }
+}
+
+mod subtle_eq {
+    pub fn ct_eq(a: &[u8], b: &[u8]) -> bool {
+        if a.len() != b.len() {
+            return false;
+        }
+        let mut acc = 0u8;
+        for (x, y) in a.iter().zip(b) {
+            acc |= x ^ y;
+        }
+        acc == 0
+    }
+}
+
+impl fmt::Debug for RootKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "RootKey(redacted, fingerprint {})", self.fingerprint())
+    }
+}
+
+/// A short public identifier of a root key.
+///
+/// Construction: the first 10 bytes of
+/// SHA-256("keyceremony/key-fingerprint/v1" || SEC1-compressed(k·G)),
+/// as lowercase hex in five groups of four. It is computed from the public
+/// point k·G, which every shard already carries as its first Feldman
+/// commitment, so it reveals nothing about k that the shards do not already
+/// make public (recovering k from k·G is the elliptic-curve discrete log).
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct KeyFingerprint([u8; 10]);
+
+impl KeyFingerprint {
+    pub const DOMAIN: &'static [u8] = b"keyceremony/key-fingerprint/v1";
+
+    pub fn of_public_point(point: &ProjectivePoint) -> Self {
+        let enc = point.to_affine().to_encoded_point(true);
+        let mut h = Sha256::new();
+        h.update(Self::DOMAIN);
+        h.update(enc.as_bytes());
+        let d = h.finalize();
+        let mut out = [0u8; 10];
+        out.copy_from_slice(&d[..10]);
+        KeyFingerprint(out)
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        let compact: String = text.chars().filter(|c| *c != '-').collect();
+        if compact.len() != 20 || !compact.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+        {
+            return None;
+        }
+        let mut out = [0u8; 10];
+        hex::decode_to_slice(&compact, &mut out).ok()?;
+        let fp = KeyFingerprint(out);
+        (fp.to_string() == text).then_some(fp)
+    }
+
+    pub fn as_bytes(&self) -> &[u8; 10] {
+        &self.0
+    }
+}
+
+impl fmt::Display for KeyFingerprint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let h = hex::encode(self.0);
+        for (i, chunk) in h.as_bytes().chunks(4).enumerate() {
+            if i > 0 {
+                f.write_str("-")?;
+            }
+            f.write_str(std::str::from_utf8(chunk).expect("hex is ascii"))?;
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Debug for KeyFingerprint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "KeyFingerprint({self})")
+    }
+}
+
+static MLOCK_WARNED: AtomicBool = AtomicBool::new(false);
+
+fn lock_memory(ptr: *const u8, len: usize) -> bool {
+    // SAFETY: the range is a live allocation owned by the caller.
+    let rc = unsafe { libc::mlock(ptr as *const libc::c_void, len) };
+    if rc != 0 && !MLOCK_WARNED.swap(true, Ordering::Relaxed) {
+        eprintln!(
+            "warning: could not lock secret memory against swapping (mlock: {}); \
+             continuing. Run on a machine without swap, or raise RLIMIT_MEMLOCK.",
+            std::io::Error::last_os_error()
+        );
+    }
+    rc == 0
+}
+
+fn unlock_memory(ptr: *const u8, len: usize) {
+    // SAFETY: the range was locked by lock_memory and is still allocated.
+    unsafe {
+        libc::munlock(ptr as *const libc::c_void, len);
+    }
+}
+
+/// Turns off core dumps and ptrace attachment by unprivileged processes for
+/// the life of this process. Warns, and goes on, where the system refuses.
+pub fn harden_process() {
+    let zero = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: plain system calls with valid arguments.
+    unsafe {
+        if libc::setrlimit(libc::RLIMIT_CORE, &zero) != 0 {
+            eprintln!(
+                "warning: could not disable core dumps (setrlimit: {}); continuing.",
+                std::io::Error::last_os_error()
+            );
+        }
+        #[cfg(target_os = "linux")]
+        if libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0) != 0 {
+            eprintln!(
+                "warning: could not mark the process non-dumpable (prctl: {}); continuing.",
+                std::io::Error::last_os_error()
+            );
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const N_HEX: &str = "ffffffff00000000ffffffffffffffffbce6faada7179e84f3b9cac2fc632551";
+
+    #[test]
+    fn accepts_one_and_n_minus_one() {
+        let mut one = [0u8; 32];
+        one[31] = 1;
+        assert!(RootKey::from_bytes(&one).is_ok());
+        let mut nm1 = hex::decode(N_HEX).unwrap();
+        nm1[31] -= 1;
+        assert!(RootKey::from_bytes(&nm1).is_ok());
+    }
+
+    #[test]
+    fn refuses_zero_n_and_above() {
+        assert_eq!(
+            RootKey::from_bytes(&[0u8; 32]).unwrap_err(),
+            KeyError::Zero
+        );
+        let n = hex::decode(N_HEX).unwrap();
+        assert_eq!(
+            RootKey::from_bytes(&n).unwrap_err(),
+            KeyError::NotBelowOrder
+        );
+        assert_eq!(
+            RootKey::from_bytes(&[0xff; 32]).unwrap_err(),
+            KeyError::NotBelowOrder
+        );
+    }
+
+    #[test]
+    fn hex_parsing_is_strict() {
+        let good = "0102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f20";
+        assert!(RootKey::from_hex(good).is_ok());
+        assert!(RootKey::from_hex(&format!("{good}\n")).is_ok());
+        assert!(RootKey::from_hex(&good.to_uppercase()).is_ok());
+        assert_eq!(
+            RootKey::from_hex(&format!("{good}\n\n")).unwrap_err(),
+            KeyError::NotHex
+        );
+        assert_eq!(
+            RootKey::from_hex(&good[..62]).unwrap_err(),
+            KeyError::WrongLength(31)
+        );
+        assert_eq!(
+            RootKey::from_hex(&format!(" {}", &good[1..])).unwrap_err(),
+            KeyError::NotHex
+        );
+    }
+
+    #[test]
+    fn debug_never_shows_the_key() {
+        let good = "0102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f20";
+        let k = RootKey::from_hex(good).unwrap();
+        let shown = format!("{k:?}");
+        assert!(!shown.contains("0102030405"));
+        assert!(shown.contains("redacted"));
+    }
+
+    #[test]
+    fn fingerprint_round_trips_and_is_stable() {
+        let good = "0102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f20";
+        let fp = RootKey::from_hex(good).unwrap().fingerprint();
+        let text = fp.to_string();
+        assert_eq!(text.len(), 24);
+        assert_eq!(KeyFingerprint::parse(&text), Some(fp));
+        assert_eq!(KeyFingerprint::parse(&text.replace('-', "")), None);
+    }
+
+    #[test]
+    fn generated_keys_are_valid_and_distinct() {
+        let a = RootKey::generate();
+        let b = RootKey::generate();
+        assert!(RootKey::from_bytes(a.expose_bytes()).is_ok());
+        assert!(a != b);
+    }
+}

@@ -1,0 +1,267 @@
+//! Shard file v1: one custodian's share as versioned JSON, enough to be
+//! verified alone (format, ranges, checksum, Feldman commitments).
+
+use std::fmt::Write as _;
+
+use serde::{Deserialize, Serialize};
+use zeroize::{Zeroize, Zeroizing};
+
+use crate::record::{self, check_name, CeremonyInfo, CeremonyRecord, RECORD_FORMAT};
+use crate::shamir::{Share, ShareId};
+
+pub const SHARD_FORMAT: &str = "keyceremony-shard";
+pub const SHARD_VERSION: u32 = 1;
+/// Largest JSON document read (a 255-of-255 shard is about 19 KiB).
+pub const MAX_JSON_LEN: u64 = 64 * 1024;
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ShardError {
+    #[error("empty file")]
+    Empty,
+    #[error("file is {0} bytes, larger than any shard file or ceremony record ({MAX_JSON_LEN} bytes at most)")]
+    TooLarge(u64),
+    #[error("not JSON ({0}); a shard file is a JSON document written by keyceremony split")]
+    NotJson(String),
+    #[error("JSON without a \"format\" field: not a keyceremony shard file")]
+    NoFormat,
+    #[error("unknown format \"{0}\": not a keyceremony shard file")]
+    UnknownFormat(String),
+    #[error("{kind} version {found} is not supported; this keyceremony reads version {supported}")]
+    UnknownVersion {
+        kind: &'static str,
+        found: String,
+        supported: u32,
+    },
+    #[error("malformed shard file: {0}")]
+    Malformed(String),
+    #[error("share id {id} is out of range: this ceremony has shares 1 to {shares}")]
+    IdOutOfRange { id: u16, shares: u16 },
+    #[error("share value is not 64 lowercase hex characters")]
+    ValueNotHex,
+    #[error("share value is invalid: {0}")]
+    BadValue(String),
+    #[error("share value does not match the ceremony's Feldman commitments: the value or id was altered or damaged")]
+    CommitmentMismatch,
+    #[error("checksum does not match the content: a field (label, custodian, time...) was altered or damaged")]
+    Checksum,
+    #[error("malformed ceremony record: {0}")]
+    BadRecord(String),
+}
+
+/// A parsed, fully checked shard file.
+#[derive(Clone, Debug)]
+pub struct ShardFile {
+    pub info: CeremonyInfo,
+    pub share: Share,
+    pub custodian: Option<String>,
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ShardJson {
+    format: String,
+    version: u32,
+    ceremony_id: String,
+    label: String,
+    threshold: u16,
+    shares: u16,
+    id: u16,
+    value: String,
+    commitments: Vec<String>,
+    key_fingerprint: String,
+    created: String,
+    custodian: Option<String>,
+    checksum: String,
+}
+
+impl Drop for ShardJson {
+    fn drop(&mut self) {
+        self.value.zeroize();
+    }
+}
+
+/// A JSON document this tool writes: a shard or the ceremony record.
+#[derive(Debug)]
+pub enum JsonDocument {
+    Shard(Box<ShardFile>),
+    Record(Box<CeremonyRecord>),
+}
+
+impl ShardFile {
+    fn canonical(&self) -> Zeroizing<String> {
+        let mut s = Zeroizing::new(format!("{SHARD_FORMAT} v{SHARD_VERSION}\n"));
+        self.info.canonical_lines(&mut s);
+        let _ = writeln!(s, "id={}", self.share.id());
+        let _ = writeln!(s, "value={}", self.share.value_hex().as_str());
+        let _ = writeln!(s, "custodian={}", self.custodian.as_deref().unwrap_or(""));
+        s
+    }
+
+    /// First 8 bytes of SHA-256 over the canonical text (see docs/formats.md).
+    pub fn checksum(&self) -> String {
+        record::checksum_of(&self.canonical())
+    }
+
+    /// The file's JSON text, in zeroizing storage (it holds the share).
+    pub fn to_json(&self) -> Zeroizing<String> {
+        let j = ShardJson {
+            format: SHARD_FORMAT.into(),
+            version: SHARD_VERSION,
+            ceremony_id: self.info.ceremony_id.to_string(),
+            label: self.info.label.clone(),
+            threshold: self.info.params.threshold() as u16,
+            shares: self.info.params.shares() as u16,
+            id: self.share.id().get() as u16,
+            value: self.share.value_hex().to_string(),
+            commitments: self.info.commitments_hex(),
+            key_fingerprint: self.info.fingerprint.to_string(),
+            created: self.info.created.clone(),
+            custodian: self.custodian.clone(),
+            checksum: self.checksum(),
+        };
+        let mut s = Zeroizing::new(serde_json::to_string_pretty(&j).expect("plain data serialises"));
+        s.push('\n');
+        s
+    }
+
+    pub fn parse(bytes: &[u8]) -> Result<Self, ShardError> {
+        match parse_document(bytes)? {
+            JsonDocument::Shard(s) => Ok(*s),
+            JsonDocument::Record(_) => Err(ShardError::Malformed(
+                "this is a ceremony record (ceremony.json), not a shard".into(),
+            )),
+        }
+    }
+
+    fn from_value(v: serde_json::Value) -> Result<Self, ShardError> {
+        let j: ShardJson = serde_json::from_value(v)
+            .map_err(|e| ShardError::Malformed(sanitize_serde_message(&e.to_string())))?;
+        if j.version != SHARD_VERSION {
+            return Err(ShardError::UnknownVersion {
+                kind: "shard file",
+                found: j.version.to_string(),
+                supported: SHARD_VERSION,
+            });
+        }
+        let info = record::parse_info(
+            &j.ceremony_id,
+            &j.label,
+            j.threshold,
+            j.shares,
+            &j.commitments,
+            &j.key_fingerprint,
+            &j.created,
+        )
+        .map_err(ShardError::Malformed)?;
+        if j.id == 0 || j.id > j.shares {
+            return Err(ShardError::IdOutOfRange {
+                id: j.id,
+                shares: j.shares,
+            });
+        }
+        let id = ShareId::new(j.id).expect("range checked");
+        if j.value.len() != 64 || !j.value.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+        {
+            return Err(ShardError::ValueNotHex);
+        }
+        let mut value = Zeroizing::new([0u8; 32]);
+        hex::decode_to_slice(&j.value, &mut value[..]).map_err(|_| ShardError::ValueNotHex)?;
+        let share = Share::new(id, &value[..]).map_err(|e| ShardError::BadValue(e.to_string()))?;
+        if let Some(name) = &j.custodian {
+            check_name(name).map_err(|e| ShardError::Malformed(format!("custodian: {e}")))?;
+        }
+        info.commitments
+            .verify(&share)
+            .map_err(|_| ShardError::CommitmentMismatch)?;
+        let shard = ShardFile {
+            info,
+            share,
+            custodian: j.custodian.clone(),
+        };
+        if shard.checksum() != j.checksum {
+            return Err(ShardError::Checksum);
+        }
+        Ok(shard)
+    }
+}
+
+/// Parses one of this tool's JSON documents, telling them apart by the
+/// `format` tag, and checks it completely.
+pub fn parse_document(bytes: &[u8]) -> Result<JsonDocument, ShardError> {
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Err(ShardError::Empty);
+    }
+    if bytes.len() as u64 > MAX_JSON_LEN {
+        return Err(ShardError::TooLarge(bytes.len() as u64));
+    }
+    let mut v: serde_json::Value =
+        serde_json::from_slice(bytes).map_err(|e| ShardError::NotJson(describe_json_error(&e)))?;
+    let format = match v.get("format") {
+        None => return Err(ShardError::NoFormat),
+        Some(serde_json::Value::String(s)) => s.clone(),
+        Some(_) => return Err(ShardError::UnknownFormat("(not a string)".into())),
+    };
+    let doc = match format.as_str() {
+        SHARD_FORMAT => {
+            check_version(&v, "shard file", SHARD_VERSION)?;
+            let r = ShardFile::from_value(v.take()).map(|s| JsonDocument::Shard(Box::new(s)));
+            scrub(&mut v);
+            r?
+        }
+        RECORD_FORMAT => {
+            check_version(&v, "ceremony record", record::RECORD_VERSION)?;
+            CeremonyRecord::from_value(v)
+                .map(|r| JsonDocument::Record(Box::new(r)))
+                .map_err(ShardError::BadRecord)?
+        }
+        other => {
+            return Err(ShardError::UnknownFormat(
+                other.chars().take(40).collect::<String>(),
+            ))
+        }
+    };
+    Ok(doc)
+}
+
+fn check_version(v: &serde_json::Value, kind: &'static str, supported: u32) -> Result<(), ShardError> {
+    match v.get("version") {
+        Some(serde_json::Value::Number(n)) if n.as_u64() == Some(supported as u64) => Ok(()),
+        Some(other) => Err(ShardError::UnknownVersion {
+            kind,
+            found: other.to_string().chars().take(20).collect(),
+            supported,
+        }),
+        None => Err(ShardError::Malformed("missing field `version`".into())),
+    }
+}
+
+fn scrub(v: &mut serde_json::Value) {
+    if let Some(serde_json::Value::String(s)) = v.get_mut("value") {
+        s.zeroize();
+    }
+}
+
+/// serde_json's messages may quote input; keep only the position and class.
+fn describe_json_error(e: &serde_json::Error) -> String {
+    use serde_json::error::Category;
+    let what = match e.classify() {
+        Category::Eof => "it ends early (truncated?)",
+        Category::Syntax => "syntax error",
+        Category::Data => "unexpected data",
+        Category::Io => "read error",
+    };
+    format!("{what} at line {} column {}", e.line(), e.column())
+}
+
+/// serde's "invalid type/value" messages quote the offending value, which
+/// could be share material: keep only what was expected.
+pub(crate) fn sanitize_serde_message(msg: &str) -> String {
+    if msg.starts_with("invalid type") || msg.starts_with("invalid value") || msg.starts_with("invalid length") {
+        match msg.split_once(", expected ") {
+            Some((_, expected)) => format!("a field has the wrong type or value (expected {expected})"),
+            None => "a field has the wrong type or value".into(),
+        }
+    } else {
+        msg.to_string()
+    }
+}
