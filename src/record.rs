@@ -79,8 +79,7 @@ pub fn now_rfc3339() -> String {
 
 pub fn is_rfc3339(text: &str) -> bool {
     text.len() <= 40
-        && time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339)
-            .is_ok()
+        && time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339).is_ok()
 }
 
 /// A label or name is printed on sheets and terminals and hashed line by
@@ -222,7 +221,10 @@ impl CeremonyRecord {
         let mut seen = std::collections::BTreeSet::new();
         for c in &j.custodians {
             if c.id == 0 || c.id > info.params.shares() || !seen.insert(c.id) {
-                return Err(format!("custodian entry with id {} is out of range or repeated", c.id));
+                return Err(format!(
+                    "custodian entry with id {} is out of range or repeated",
+                    c.id
+                ));
             }
             if let Some(n) = &c.name {
                 check_name(n).map_err(|e| format!("custodian name for share {}: {e}", c.id))?;
@@ -233,7 +235,9 @@ impl CeremonyRecord {
             custodians: j.custodians,
         };
         if rec.checksum() != j.checksum {
-            return Err("checksum does not match the content: the record was altered or damaged".into());
+            return Err(
+                "checksum does not match the content: the record was altered or damaged".into(),
+            );
         }
         Ok(rec)
     }
@@ -249,9 +253,8 @@ pub(crate) fn parse_info(
     key_fingerprint: &str,
     created: &str,
 ) -> Result<CeremonyInfo, String> {
-    let ceremony_id = CeremonyId::parse(ceremony_id).ok_or_else(|| {
-        "ceremony_id is not of the form KC-XXXX-XXXX-XXXX".to_string()
-    })?;
+    let ceremony_id = CeremonyId::parse(ceremony_id)
+        .ok_or_else(|| "ceremony_id is not of the form KC-XXXX-XXXX-XXXX".to_string())?;
     check_name(label).map_err(|e| format!("label: {e}"))?;
     let params = SplitParams::new(threshold, shares).map_err(|e| e.to_string())?;
     if commitments.len() != threshold as usize {

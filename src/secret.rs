@@ -21,7 +21,9 @@ pub const KEY_LEN: usize = 32;
 pub enum KeyError {
     #[error("a root key is 32 bytes (64 hex characters); this one is {0} bytes")]
     WrongLength(usize),
-    #[error("a root key is written as 64 hexadecimal characters; this one has a non-hex character")]
+    #[error(
+        "a root key is written as 64 hexadecimal characters; this one has a non-hex character"
+    )]
     NotHex,
     #[error("the key is zero, which is not a valid P-256 scalar")]
     Zero,
@@ -225,7 +227,10 @@ impl KeyFingerprint {
 
     pub fn parse(text: &str) -> Option<Self> {
         let compact: String = text.chars().filter(|c| *c != '-').collect();
-        if compact.len() != 20 || !compact.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+        if compact.len() != 20
+            || !compact
+                .bytes()
+                .all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
         {
             return None;
         }
@@ -324,10 +329,7 @@ mod tests {
 
     #[test]
     fn refuses_zero_n_and_above() {
-        assert_eq!(
-            RootKey::from_bytes(&[0u8; 32]).unwrap_err(),
-            KeyError::Zero
-        );
+        assert_eq!(RootKey::from_bytes(&[0u8; 32]).unwrap_err(), KeyError::Zero);
         let n = hex::decode(N_HEX).unwrap();
         assert_eq!(
             RootKey::from_bytes(&n).unwrap_err(),

@@ -25,7 +25,9 @@ pub const MAX_SHARES: u16 = 255;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ShamirError {
-    #[error("threshold {threshold} of {shares} is not allowed: need 2 <= threshold <= shares <= 255")]
+    #[error(
+        "threshold {threshold} of {shares} is not allowed: need 2 <= threshold <= shares <= 255"
+    )]
     BadParameters { threshold: u16, shares: u16 },
     #[error("share id {0} is out of range (ids run from 1 to the number of shares)")]
     BadId(u16),
@@ -252,18 +254,16 @@ pub fn split(
         .map(|i| ShareId::new(i).expect("1..=255").element())
         .collect();
     loop {
-        let (vshares, verifiers) = feldman::split_secret_with_participant_generator::<
-            VShare,
-            Verifier,
-        >(
-            params.threshold as usize,
-            params.shares as usize,
-            &secret,
-            None,
-            &mut rng,
-            &[ParticipantIdGeneratorType::list(&ids)],
-        )
-        .expect("parameters validated by SplitParams");
+        let (vshares, verifiers) =
+            feldman::split_secret_with_participant_generator::<VShare, Verifier>(
+                params.threshold as usize,
+                params.shares as usize,
+                &secret,
+                None,
+                &mut rng,
+                &[ParticipantIdGeneratorType::list(&ids)],
+            )
+            .expect("parameters validated by SplitParams");
         let commitments = Commitments(verifiers[1..].iter().map(|v| v.0).collect());
         let shares: Vec<Share> = vshares
             .iter()
@@ -309,7 +309,10 @@ pub fn combine(shares: &[Share]) -> Result<RootKey, ShamirError> {
 
 /// Reconstructs the key from at least t shares, each checked against the
 /// commitments first, and checks the result against C_0 = k·G.
-pub fn combine_checked(shares: &[Share], commitments: &Commitments) -> Result<RootKey, ShamirError> {
+pub fn combine_checked(
+    shares: &[Share],
+    commitments: &Commitments,
+) -> Result<RootKey, ShamirError> {
     let t = commitments.threshold();
     if shares.len() < t {
         return Err(ShamirError::NotEnoughShares {
@@ -375,7 +378,8 @@ mod tests {
             ShamirError::BadCommitment { index: 1 }
         );
         let mut bad = enc.clone();
-        bad[0] = vec![2; 33];
+        // x >= p is never a coordinate
+        bad[0] = [vec![2u8], vec![0xff; 32]].concat();
         assert!(Commitments::from_compressed(&bad).is_err());
         assert!(Commitments::from_compressed(&enc[..1]).is_err());
     }

@@ -119,7 +119,8 @@ impl ShardFile {
             custodian: self.custodian.clone(),
             checksum: self.checksum(),
         };
-        let mut s = Zeroizing::new(serde_json::to_string_pretty(&j).expect("plain data serialises"));
+        let mut s =
+            Zeroizing::new(serde_json::to_string_pretty(&j).expect("plain data serialises"));
         s.push('\n');
         s
     }
@@ -160,7 +161,11 @@ impl ShardFile {
             });
         }
         let id = ShareId::new(j.id).expect("range checked");
-        if j.value.len() != 64 || !j.value.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+        if j.value.len() != 64
+            || !j
+                .value
+                .bytes()
+                .all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
         {
             return Err(ShardError::ValueNotHex);
         }
@@ -223,7 +228,11 @@ pub fn parse_document(bytes: &[u8]) -> Result<JsonDocument, ShardError> {
     Ok(doc)
 }
 
-fn check_version(v: &serde_json::Value, kind: &'static str, supported: u32) -> Result<(), ShardError> {
+fn check_version(
+    v: &serde_json::Value,
+    kind: &'static str,
+    supported: u32,
+) -> Result<(), ShardError> {
     match v.get("version") {
         Some(serde_json::Value::Number(n)) if n.as_u64() == Some(supported as u64) => Ok(()),
         Some(other) => Err(ShardError::UnknownVersion {
@@ -256,9 +265,14 @@ fn describe_json_error(e: &serde_json::Error) -> String {
 /// serde's "invalid type/value" messages quote the offending value, which
 /// could be share material: keep only what was expected.
 pub(crate) fn sanitize_serde_message(msg: &str) -> String {
-    if msg.starts_with("invalid type") || msg.starts_with("invalid value") || msg.starts_with("invalid length") {
+    if msg.starts_with("invalid type")
+        || msg.starts_with("invalid value")
+        || msg.starts_with("invalid length")
+    {
         match msg.split_once(", expected ") {
-            Some((_, expected)) => format!("a field has the wrong type or value (expected {expected})"),
+            Some((_, expected)) => {
+                format!("a field has the wrong type or value (expected {expected})")
+            }
             None => "a field has the wrong type or value".into(),
         }
     } else {

@@ -52,7 +52,11 @@ pub struct SpikeShard {
 
 impl std::fmt::Debug for SpikeShard {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "SpikeShard {{ id: {}, value: redacted }}", self.share.id())
+        write!(
+            f,
+            "SpikeShard {{ id: {}, value: redacted }}",
+            self.share.id()
+        )
     }
 }
 
@@ -104,8 +108,7 @@ impl SpikeShard {
         }
         let mut bytes = Zeroizing::new([0u8; 32]);
         hex::decode_to_slice(value_text, &mut bytes[..]).map_err(|_| SpikeError::NotHex)?;
-        let share =
-            Share::new(id, &bytes[..]).map_err(|e| SpikeError::BadValue(e.to_string()))?;
+        let share = Share::new(id, &bytes[..]).map_err(|e| SpikeError::BadValue(e.to_string()))?;
         Ok(SpikeShard { share })
     }
 
@@ -134,8 +137,7 @@ pub fn read_file(path: &Path) -> Result<SpikeShard> {
     if meta.len() > MAX_FILE_LEN {
         return Err(Error::input(path, SpikeError::TooLarge(meta.len())));
     }
-    let bytes =
-        Zeroizing::new(std::fs::read(path).map_err(|e| Error::io(path, "cannot read", e))?);
+    let bytes = Zeroizing::new(std::fs::read(path).map_err(|e| Error::io(path, "cannot read", e))?);
     let text = std::str::from_utf8(&bytes)
         .map_err(|_| Error::input(path, "not text; a SPIKE shard is one ASCII line"))?;
     SpikeShard::parse(text).map_err(|e| Error::input(path, e))
@@ -215,7 +217,10 @@ pub fn assemble(shards: &[(PathBuf, SpikeShard)], threshold: u16) -> Result<Root
         if tries > MAX_TRIES {
             break;
         }
-        let picked: Vec<Share> = subset.iter().map(|&i| shards[i].1.share().clone()).collect();
+        let picked: Vec<Share> = subset
+            .iter()
+            .map(|&i| shards[i].1.share().clone())
+            .collect();
         let Ok(key) = shamir::combine(&picked) else {
             continue;
         };
@@ -230,7 +235,7 @@ pub fn assemble(shards: &[(PathBuf, SpikeShard)], threshold: u16) -> Result<Root
             return Ok(key);
         }
         let good = shards.len() - bad.len();
-        if good > t && best.as_ref().is_none_or(|(g, _)| good > *g) {
+        if good >= t && best.as_ref().is_none_or(|(g, _)| good > *g) {
             best = Some((good, bad));
         }
     }
@@ -255,7 +260,12 @@ pub fn assemble(shards: &[(PathBuf, SpikeShard)], threshold: u16) -> Result<Root
 
 /// Writes SPIKE shard files for the key into `dir` (created if missing),
 /// atomically and 0600, all or nothing.
-pub fn write_dir(key: &RootKey, params: SplitParams, dir: &Path, force: bool) -> Result<Vec<PathBuf>> {
+pub fn write_dir(
+    key: &RootKey,
+    params: SplitParams,
+    dir: &Path,
+    force: bool,
+) -> Result<Vec<PathBuf>> {
     let mut batch = OutputBatch::in_dir(dir, force)?;
     for shard in split(key, params) {
         let line = shard.to_line();
@@ -269,6 +279,7 @@ struct Combinations {
     idx: Vec<usize>,
     n: usize,
     first: bool,
+    done: bool,
 }
 
 impl Combinations {
@@ -276,7 +287,8 @@ impl Combinations {
         Combinations {
             idx: (0..k).collect(),
             n,
-            first: k <= n,
+            first: true,
+            done: k > n || k == 0,
         }
     }
 }
@@ -285,6 +297,9 @@ impl Iterator for Combinations {
     type Item = Vec<usize>;
     fn next(&mut self) -> Option<Vec<usize>> {
         let k = self.idx.len();
+        if self.done {
+            return None;
+        }
         if self.first {
             self.first = false;
             return Some(self.idx.clone());
@@ -300,6 +315,7 @@ impl Iterator for Combinations {
                 return Some(self.idx.clone());
             }
         }
+        self.done = true;
         None
     }
 }
