@@ -5,6 +5,7 @@
 
 pub mod atomic_file;
 pub mod error;
+pub mod qr;
 pub mod record;
 pub mod secret;
 pub mod shamir;

@@ -1,0 +1,175 @@
+//! Reading QR codes back from scans and phone photos.
+//!
+//! The main reader is rxing's port of the ZXing-C++ QR detector
+//! (`qrcode::cpp_port`), tried on a cascade of binarisations (local
+//! "hybrid" thresholds, then one global histogram threshold), each on the
+//! image and on its inversion, first on a copy scaled down to about 2
+//! megapixels (fast, and big photos are mostly blur anyway), then at full
+//! size; rqrr is the last resort. The cascade stops at the first pass that
+//! finds a code. Every text returned has passed the QR Reed-Solomon check;
+//! turning it into a share adds the payload check and the Feldman commitments
+//! (see `payload`). docs/qr.md has the measurements behind these choices.
+
+use std::io::Read;
+use std::path::Path;
+
+use image::GrayImage;
+use rxing::common::{GlobalHistogramBinarizer, HybridBinarizer};
+use rxing::qrcode::cpp_port::QrReader;
+use rxing::{BarcodeFormat, Binarizer, BinaryBitmap, DecodeHints, Luma8Source};
+
+use crate::error::{Error, Result};
+
+/// Largest image file read.
+pub const MAX_FILE_BYTES: u64 = 64 * 1024 * 1024;
+/// Largest width or height accepted (a 100-megapixel photo is about 12 000 wide).
+pub const MAX_DIMENSION: u32 = 16_384;
+/// Images larger than this many pixels are first tried scaled down.
+const FAST_PASS_PIXELS: u64 = 2_400_000;
+
+/// Every QR text found in an image file (PNG or JPEG), in the order found.
+pub fn decode_image_file(path: &Path) -> Result<Vec<String>> {
+    let image = load_gray(path)?;
+    Ok(decode_gray(&image))
+}
+
+/// Reads and decodes an image file into 8-bit grey, bounding size and dimensions.
+pub fn load_gray(path: &Path) -> Result<GrayImage> {
+    let file = std::fs::File::open(path).map_err(|e| Error::io(path, "cannot open image", e))?;
+    let mut bytes = Vec::new();
+    file.take(MAX_FILE_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| Error::io(path, "cannot read image", e))?;
+    if bytes.len() as u64 > MAX_FILE_BYTES {
+        return Err(Error::input(
+            path,
+            format!(
+                "image is larger than {} MiB; scan at a lower resolution",
+                MAX_FILE_BYTES >> 20
+            ),
+        ));
+    }
+    gray_from_bytes(&bytes).map_err(|problem| Error::input(path, problem))
+}
+
+/// Decodes PNG or JPEG bytes into grey.
+pub fn gray_from_bytes(bytes: &[u8]) -> std::result::Result<GrayImage, String> {
+    let format = image::guess_format(bytes)
+        .map_err(|_| "not an image this tool reads (PNG or JPEG expected)".to_string())?;
+    if !matches!(format, image::ImageFormat::Png | image::ImageFormat::Jpeg) {
+        return Err(format!(
+            "{format:?} images are not supported; use PNG or JPEG"
+        ));
+    }
+    let mut reader = image::ImageReader::with_format(std::io::Cursor::new(bytes), format);
+    let mut limits = image::Limits::default();
+    limits.max_image_width = Some(MAX_DIMENSION);
+    limits.max_image_height = Some(MAX_DIMENSION);
+    reader.limits(limits);
+    let img = reader
+        .decode()
+        .map_err(|e| format!("cannot decode the {format:?} image: {e}"))?;
+    Ok(img.into_luma8())
+}
+
+/// Every QR text found in a grey image.
+pub fn decode_gray(image: &GrayImage) -> Vec<String> {
+    let pixels = image.width() as u64 * image.height() as u64;
+    if pixels > FAST_PASS_PIXELS {
+        let f = (FAST_PASS_PIXELS as f64 / pixels as f64).sqrt();
+        let w = ((image.width() as f64 * f) as u32).max(1);
+        let h = ((image.height() as f64 * f) as u32).max(1);
+        let small = image::imageops::resize(image, w, h, image::imageops::FilterType::Triangle);
+        let found = rxing_passes(&small);
+        if !found.is_empty() {
+            return found;
+        }
+    }
+    let found = rxing_passes(image);
+    if !found.is_empty() {
+        return found;
+    }
+    rqrr_pass(image)
+}
+
+fn hints() -> DecodeHints {
+    DecodeHints {
+        TryHarder: Some(true),
+        PossibleFormats: Some([BarcodeFormat::QR_CODE].into_iter().collect()),
+        ..Default::default()
+    }
+}
+
+fn rxing_passes(image: &GrayImage) -> Vec<String> {
+    let (w, h) = (image.width(), image.height());
+    let hints = hints();
+    for global in [false, true] {
+        for invert in [false, true] {
+            let source = match Luma8Source::new(image.as_raw().clone(), w, h) {
+                Ok(s) => s,
+                Err(_) => return Vec::new(),
+            };
+            let found = if global {
+                read_all(
+                    BinaryBitmap::new(GlobalHistogramBinarizer::new(source)),
+                    invert,
+                    &hints,
+                )
+            } else {
+                read_all(
+                    BinaryBitmap::new(HybridBinarizer::new(source)),
+                    invert,
+                    &hints,
+                )
+            };
+            if !found.is_empty() {
+                return found;
+            }
+        }
+    }
+    Vec::new()
+}
+
+fn read_all<B: Binarizer>(
+    mut bitmap: BinaryBitmap<B>,
+    invert: bool,
+    hints: &DecodeHints,
+) -> Vec<String> {
+    use rxing::multi::MultipleBarcodeReader;
+    if invert {
+        bitmap.invert();
+    }
+    let mut reader = QrReader;
+    match reader.decode_multiple_with_hints(&mut bitmap, hints) {
+        Ok(results) => {
+            let mut texts: Vec<String> = Vec::new();
+            for r in results {
+                if *r.getBarcodeFormat() == BarcodeFormat::QR_CODE {
+                    let t = r.getText().to_string();
+                    if !texts.contains(&t) {
+                        texts.push(t);
+                    }
+                }
+            }
+            texts
+        }
+        Err(_) => Vec::new(),
+    }
+}
+
+fn rqrr_pass(image: &GrayImage) -> Vec<String> {
+    let mut prepared = rqrr::PreparedImage::prepare_from_greyscale(
+        image.width() as usize,
+        image.height() as usize,
+        |x, y| image.get_pixel(x as u32, y as u32).0[0],
+    );
+    let mut texts = Vec::new();
+    for grid in prepared.detect_grids() {
+        if let Ok((_, text)) = grid.decode() {
+            if !texts.contains(&text) {
+                texts.push(text);
+            }
+        }
+    }
+    texts
+}
