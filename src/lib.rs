@@ -4,9 +4,13 @@
 //! and calls [`commands::run`].
 
 pub mod atomic_file;
+pub mod cli;
+pub mod commands;
 pub mod error;
+pub mod inputs;
 pub mod qr;
 pub mod record;
+pub mod recovery;
 pub mod secret;
 pub mod shamir;
 pub mod shard;
