@@ -39,6 +39,10 @@ pub enum Command {
     Verify(VerifyArgs),
     /// Reconstruct the key from at least t shards and hand it over as asked
     Assemble(AssembleArgs),
+    // --- qr helper ---
+    /// Printed QR shards: read codes from scans and photos
+    #[command(subcommand)]
+    Qr(QrCommand),
 }
 
 #[derive(Debug, Args)]
@@ -83,6 +87,10 @@ pub struct SplitArgs {
     /// Allow writing into a folder that is not empty, replacing files of the same name
     #[arg(long)]
     pub force: bool,
+
+    /// Also write shard-<i>.png, .svg and a printable sheet .html per share (each scanned back before success)
+    #[arg(long)]
+    pub qr: bool,
 }
 
 #[derive(Debug, Args)]
@@ -126,4 +134,23 @@ pub struct AssembleArgs {
     /// Replace existing output files
     #[arg(long)]
     pub force: bool,
+}
+
+// --- qr helper: `keyceremony qr ...` ---
+
+#[derive(Debug, Subcommand)]
+pub enum QrCommand {
+    /// Read every QR code in each image (PNG or JPEG); summarises the shards found, never their values
+    Decode(QrDecodeArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct QrDecodeArgs {
+    /// Image files: scans or photos of shard sheets, several codes per image allowed
+    #[arg(required = true, value_name = "IMAGE")]
+    pub images: Vec<std::path::PathBuf>,
+
+    /// Print each code's text exactly as encoded, one per line (this shows the share itself)
+    #[arg(long)]
+    pub raw: bool,
 }

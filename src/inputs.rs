@@ -121,10 +121,23 @@ pub fn load_path(path: &Path, opts: &InputOptions) -> Result<Vec<Loaded>> {
             };
             Ok(vec![Loaded { source, item }])
         }
-        Kind::Png | Kind::Jpeg => Err(Error::input(
-            path,
-            "is an image; reading QR shards from images is not supported by this build",
-        )),
+        // --- QR images (qr helper): every keyceremony code in the picture ---
+        Kind::Png | Kind::Jpeg => {
+            let shards = crate::qr::shards_from_image(path)?;
+            let several = shards.len() > 1;
+            Ok(shards
+                .into_iter()
+                .enumerate()
+                .map(|(k, s)| Loaded {
+                    source: if several {
+                        format!("{source}#{}", k + 1)
+                    } else {
+                        source.clone()
+                    },
+                    item: Item::Shard(Box::new(s)),
+                })
+                .collect())
+        }
         Kind::Sealed => Err(Error::input(
             path,
             "is an age-encrypted file; opening sealed shares is not supported by this build",

@@ -69,6 +69,10 @@ pub fn run(a: &SplitArgs, _ctx: &Context) -> Result<Outcome> {
     batch.add(&a.out.join("ceremony.json"), record.to_json().as_bytes())?;
     for shard in &shards {
         stage_shard(shard, &a.out, &mut batch)?;
+        // --- qr helper: PNG, SVG and sheet, each image scanned back first ---
+        if a.qr {
+            crate::qr::write_qr_outputs(shard, &a.out, &mut batch)?;
+        }
     }
     let written = batch.commit()?;
 
@@ -94,6 +98,14 @@ pub fn run(a: &SplitArgs, _ctx: &Context) -> Result<Outcome> {
     ];
     text.extend(files.iter().map(|f| format!("wrote {f}")));
     text.push("every shard was read back from disk and checked".into());
+    if a.qr {
+        text.push(format!(
+            "every QR image was scanned back and matched its share (QR version {}, level H)",
+            crate::qr::qr_code(&shards[0])
+                .map(|c| crate::qr::version_of(&c))
+                .unwrap_or(0)
+        ));
+    }
     let json = json!({
         "command": "split",
         "ceremony_id": info.ceremony_id.to_string(),

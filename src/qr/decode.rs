@@ -3,10 +3,11 @@
 //! The main reader is rxing's port of the ZXing-C++ QR detector
 //! (`qrcode::cpp_port`), tried on a cascade of binarisations (local
 //! "hybrid" thresholds, then one global histogram threshold), each on the
-//! image and on its inversion, first on a copy scaled down to about 2
-//! megapixels (fast, and big photos are mostly blur anyway), then at full
-//! size; rqrr is the last resort. The cascade stops at the first pass that
-//! finds a code. Every text returned has passed the QR Reed-Solomon check;
+//! image and on its inversion: first on a copy of a big photo shrunk to
+//! about 2 megapixels (fast, and a phone photo has pixels to spare), then
+//! at full size, then averaged and smoothed copies (noise, JPEG blocks);
+//! rqrr is the last resort. The cascade stops at the first pass that finds
+//! a code. Every text returned has passed the QR Reed-Solomon check;
 //! turning it into a share adds the payload check and the Feldman commitments
 //! (see `payload`). docs/qr.md has the measurements behind these choices.
 
@@ -75,21 +76,58 @@ pub fn gray_from_bytes(bytes: &[u8]) -> std::result::Result<GrayImage, String> {
 /// Every QR text found in a grey image.
 pub fn decode_gray(image: &GrayImage) -> Vec<String> {
     let pixels = image.width() as u64 * image.height() as u64;
-    if pixels > FAST_PASS_PIXELS {
-        let f = (FAST_PASS_PIXELS as f64 / pixels as f64).sqrt();
-        let w = ((image.width() as f64 * f) as u32).max(1);
-        let h = ((image.height() as f64 * f) as u32).max(1);
-        let small = image::imageops::resize(image, w, h, image::imageops::FilterType::Triangle);
-        let found = rxing_passes(&small);
+    // 1. big photos: first a copy shrunk by an integer factor (block average)
+    let factor = ((pixels as f64 / FAST_PASS_PIXELS as f64).sqrt().ceil() as u32).max(1);
+    if factor > 1 {
+        let found = rxing_passes(&shrink(image, factor));
         if !found.is_empty() {
             return found;
         }
     }
+    // 2. the image as it is
     let found = rxing_passes(image);
     if !found.is_empty() {
         return found;
     }
+    // 3. noise and JPEG blocks: averaged 2x2 (when modules stay big enough),
+    //    then smoothed at full size
+    if image.width().min(image.height()) >= 160 {
+        let found = rxing_passes(&shrink(image, 2));
+        if !found.is_empty() {
+            return found;
+        }
+    }
+    let found = rxing_passes(&image::imageops::blur(image, 1.2));
+    if !found.is_empty() {
+        return found;
+    }
+    // 4. a different detector altogether
     rqrr_pass(image)
+}
+
+/// Averages `k` x `k` blocks: fast, and it averages noise away.
+fn shrink(image: &GrayImage, k: u32) -> GrayImage {
+    let (w, h) = (image.width() / k, image.height() / k);
+    let src = image.as_raw();
+    let sw = image.width() as usize;
+    let mut out = vec![0u8; (w * h) as usize];
+    let area = k * k;
+    for y in 0..h as usize {
+        let mut sums = vec![0u32; w as usize];
+        for dy in 0..k as usize {
+            let row = &src[(y * k as usize + dy) * sw..][..(w * k) as usize];
+            for (x, sum) in sums.iter_mut().enumerate() {
+                *sum += row[x * k as usize..][..k as usize]
+                    .iter()
+                    .map(|&v| v as u32)
+                    .sum::<u32>();
+            }
+        }
+        for (x, sum) in sums.into_iter().enumerate() {
+            out[y * w as usize + x] = ((sum + area / 2) / area) as u8;
+        }
+    }
+    GrayImage::from_raw(w, h, out).expect("sized to fit")
 }
 
 fn hints() -> DecodeHints {

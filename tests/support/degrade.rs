@@ -360,7 +360,7 @@ fn recipe(kind: Kind, tier: Tier, rng: &mut TestRng) -> Recipe {
             r.angle_max = 0.0;
             r.skew = 0.0;
         }
-        Kind::Blur => r.blur_modules = tier.pick(0.3, 0.5, 0.7) * rng.range(0.9, 1.1),
+        Kind::Blur => r.blur_modules = tier.pick(0.2, 0.3, 0.4) * rng.range(0.9, 1.1),
         Kind::Jpeg => {
             r.jpeg = Some(tier.pick(40.0, 25.0, 15.0) as u8);
             r.px_per_module = tier.pick(5.0, 4.0, 3.2) * rng.range(1.0, 1.2);
@@ -374,7 +374,7 @@ fn recipe(kind: Kind, tier: Tier, rng: &mut TestRng) -> Recipe {
             r.light_floor = tier.pick(0.55, 0.35, 0.2);
             r.shadow = tier.pick(0.7, 0.5, 0.35);
         }
-        Kind::Noise => r.noise = tier.pick(15.0, 30.0, 45.0),
+        Kind::Noise => r.noise = tier.pick(12.0, 22.0, 32.0),
         Kind::LowContrast => {
             let mid = rng.range(110.0, 160.0);
             let half = tier.pick(50.0, 28.0, 16.0);
@@ -392,7 +392,7 @@ fn recipe(kind: Kind, tier: Tier, rng: &mut TestRng) -> Recipe {
             r.angle_max = tier.pick(10.0, 20.0, 30.0).to_radians();
             r.jpeg = Some(tier.pick(85.0, 70.0, 55.0) as u8);
         }
-        Kind::Curved => r.bow = tier.pick(0.04, 0.08, 0.12) * rng.range(0.9, 1.1),
+        Kind::Curved => r.bow = tier.pick(0.015, 0.03, 0.045) * rng.range(0.9, 1.1),
         Kind::TwoCodes => {
             r.codes = 2;
             r.angle_max = tier.pick(5.0, 15.0, 30.0).to_radians();

@@ -1,0 +1,163 @@
+//! End to end: `split --qr`, `qr decode`, and images given to verify/assemble.
+
+mod support;
+
+use assert_cmd::Command;
+use predicates::prelude::*;
+
+fn kc() -> Command {
+    Command::cargo_bin("keyceremony").unwrap()
+}
+
+#[test]
+fn split_qr_writes_sheets_that_verify_and_assemble() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("c");
+    kc().args([
+        "split",
+        "-t",
+        "2",
+        "-n",
+        "3",
+        "--generate",
+        "--qr",
+        "--label",
+        "QR test",
+    ])
+    .args(["--custodian", "Alice & Bob"])
+    .arg("--out")
+    .arg(&out)
+    .assert()
+    .success()
+    .stdout(predicate::str::contains("scanned back"));
+    for i in 1..=3 {
+        for ext in ["json", "png", "svg", "html"] {
+            let p = out.join(format!("shard-{i}.{ext}"));
+            let meta = std::fs::metadata(&p).unwrap();
+            use std::os::unix::fs::PermissionsExt;
+            assert_eq!(meta.permissions().mode() & 0o777, 0o600, "{}", p.display());
+        }
+    }
+    let html = std::fs::read_to_string(out.join("shard-1.html")).unwrap();
+    assert!(html.contains("Alice &amp; Bob"));
+    assert!(html.contains("QR test"));
+    assert!(html.contains("Share 1 of 3"));
+
+    // the PNG summarises without the value; --raw prints the payload
+    let json: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("shard-2.json")).unwrap()).unwrap();
+    let value = json["value"].as_str().unwrap().to_string();
+    let summary = kc()
+        .args(["qr", "decode"])
+        .arg(out.join("shard-2.png"))
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("share 2 of 3 (any 2 recover)"))
+        .get_output()
+        .stdout
+        .clone();
+    assert!(!String::from_utf8_lossy(&summary).contains(&value));
+    kc().args(["qr", "decode", "--raw"])
+        .arg(out.join("shard-2.png"))
+        .assert()
+        .success()
+        .stdout(predicate::str::starts_with("KC1:"));
+
+    // images and JSON shards mix freely
+    kc().arg("verify")
+        .arg(out.join("shard-1.png"))
+        .arg(out.join("shard-3.json"))
+        .arg(out.join("ceremony.json"))
+        .assert()
+        .success();
+    kc().args(["assemble", "--dry-run"])
+        .arg(out.join("shard-1.png"))
+        .arg(out.join("shard-2.png"))
+        .assert()
+        .success();
+}
+
+#[test]
+fn qr_decode_reads_two_codes_in_one_image() {
+    let dir = tempfile::tempdir().unwrap();
+    let shards = support::shard_set("cli-two", 2, 3);
+    let a = keyceremony::qr::render_gray(&keyceremony::qr::qr_code(&shards[0]).unwrap(), 6);
+    let b = keyceremony::qr::render_gray(&keyceremony::qr::qr_code(&shards[2]).unwrap(), 6);
+    let mut both = image::GrayImage::from_pixel(a.width() * 2 + 20, a.height(), image::Luma([255]));
+    image::imageops::replace(&mut both, &a, 0, 0);
+    image::imageops::replace(&mut both, &b, a.width() as i64 + 20, 0);
+    let path = dir.path().join("two.jpg");
+    let (bytes, _) = support::degrade::encode(&both, Some(80));
+    std::fs::write(&path, bytes).unwrap();
+    kc().args(["qr", "decode"])
+        .arg(&path)
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("share 1 of 3"))
+        .stdout(predicate::str::contains("share 3 of 3"));
+    // two shares from one photo are enough to assemble
+    kc().args(["assemble", "--dry-run"])
+        .arg(&path)
+        .assert()
+        .success();
+}
+
+#[test]
+fn qr_decode_names_images_it_cannot_use() {
+    let dir = tempfile::tempdir().unwrap();
+    let blank = dir.path().join("blank.png");
+    image::GrayImage::from_pixel(200, 200, image::Luma([255]))
+        .save(&blank)
+        .unwrap();
+    kc().args(["qr", "decode"])
+        .arg(&blank)
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains(
+            "blank.png: no QR code could be read",
+        ));
+
+    let not_image = dir.path().join("x.png");
+    std::fs::write(&not_image, b"\x89PNG\r\n\x1a\nthis is not really a png").unwrap();
+    kc().args(["qr", "decode"])
+        .arg(&not_image)
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("x.png: cannot decode"));
+
+    // a QR code that is not a shard: --raw prints it, the summary refuses it
+    let other = dir.path().join("other.png");
+    let code = qrcode::QrCode::new(b"hello world").unwrap();
+    let img = code.render::<image::Luma<u8>>().build();
+    // qrcode's renderer may use a different image version: go through bytes
+    let (w, h) = (img.width(), img.height());
+    image::GrayImage::from_raw(w, h, img.into_raw())
+        .unwrap()
+        .save(&other)
+        .unwrap();
+    kc().args(["qr", "decode", "--raw"])
+        .arg(&other)
+        .assert()
+        .success()
+        .stdout("hello world\n");
+    kc().args(["qr", "decode"])
+        .arg(&other)
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("none of them a keyceremony shard"));
+    kc().arg("verify")
+        .arg(&other)
+        .assert()
+        .code(1)
+        .stdout(predicate::str::contains(
+            "other.png: found 1 QR code(s), none of them a keyceremony shard",
+        ));
+}
+
+#[test]
+fn vector_image_decodes_from_the_command_line() {
+    kc().args(["qr", "decode", "--raw", "testdata/qr/shard-2-of-3.png"])
+        .assert()
+        .success()
+        .stdout(std::fs::read_to_string("testdata/qr/shard-2-of-3.payload.txt").unwrap());
+}
