@@ -104,8 +104,12 @@ pub struct VerifyArgs {
 #[command(group(ArgGroup::new("output").required(true).multiple(false).args(["reveal", "key_out", "spike_out", "dry_run"])))]
 pub struct AssembleArgs {
     /// Shard files (and optionally ceremony.json); at least t good shards of one ceremony
-    #[arg(required = true, value_name = "PATH")]
+    #[arg(required_unless_present = "typed", value_name = "PATH")]
     pub paths: Vec<PathBuf>,
+
+    /// Also type one share's fallback lines from a QR sheet, on standard input (qr helper)
+    #[arg(long = "type")]
+    pub typed: bool,
 
     /// Print the key on stdout as 64 lowercase hex characters and a newline (nothing else)
     #[arg(long)]

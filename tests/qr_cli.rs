@@ -161,3 +161,39 @@ fn vector_image_decodes_from_the_command_line() {
         .success()
         .stdout(std::fs::read_to_string("testdata/qr/shard-2-of-3.payload.txt").unwrap());
 }
+
+#[test]
+fn assemble_type_takes_typed_fallback_lines() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("c");
+    kc().args(["split", "-t", "2", "-n", "3", "--generate", "--qr"])
+        .arg("--out")
+        .arg(&out)
+        .assert()
+        .success();
+    let shard2 =
+        keyceremony::shard::ShardFile::parse(&std::fs::read(out.join("shard-2.json")).unwrap())
+            .unwrap();
+    let mut lines = keyceremony::qr::typed::fallback_lines(&shard2).join("\n");
+    lines.push('\n');
+    kc().args(["assemble", "--dry-run", "--type"])
+        .arg(out.join("shard-1.png"))
+        .write_stdin(lines.clone())
+        .assert()
+        .success()
+        .stderr(predicate::str::contains("line 2 of"));
+    // one typed line wrong: asked again; the input ends, so it fails, naming the line
+    let mut broken: Vec<String> = lines.lines().map(str::to_string).collect();
+    let mut line4 = broken[3].clone().into_bytes();
+    line4[4] = if line4[4] == b'0' { b'2' } else { b'0' };
+    broken[3] = String::from_utf8(line4).unwrap();
+    kc().args(["assemble", "--dry-run", "--type"])
+        .arg(out.join("shard-1.png"))
+        .write_stdin(broken.join("\n"))
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains(
+            "line 4: the check characters do not match",
+        ))
+        .stderr(predicate::str::contains("input ended before line"));
+}

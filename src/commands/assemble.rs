@@ -22,7 +22,15 @@ pub fn run(a: &AssembleArgs, ctx: &Context) -> Result<Outcome> {
         _ => None,
     };
 
-    let (items, failures) = inputs::load_all(&a.paths, &ctx.inputs);
+    let (mut items, failures) = inputs::load_all(&a.paths, &ctx.inputs);
+    // --- qr helper: --type reads one share typed from a sheet's fallback lines ---
+    if a.typed {
+        let shard = crate::qr::read_typed_share(std::io::stdin().lock(), &mut std::io::stderr())?;
+        items.push(inputs::Loaded {
+            source: "typed share".into(),
+            item: inputs::Item::Shard(Box::new(shard)),
+        });
+    }
     let an = recovery::analyse(items, failures);
     if let Some(c) = &an.conflict {
         return Err(Error::Check(c.clone()));
