@@ -485,7 +485,7 @@ fn post_process(img: &mut GrayImage, r: &Recipe, module_px: f64, rng: &mut TestR
         let (sx, sy, sa) = (
             rng.range(0.3, 0.7) * w,
             rng.range(0.3, 0.7) * h,
-            rng.range(0.0, 6.28),
+            rng.range(0.0, std::f64::consts::TAU),
         );
         for (x, y, p) in img.enumerate_pixels_mut() {
             let (fx, fy) = (x as f64 / w - 0.5, y as f64 / h - 0.5);
