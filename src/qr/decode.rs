@@ -62,6 +62,11 @@ pub fn gray_from_bytes(bytes: &[u8]) -> std::result::Result<GrayImage, String> {
             "{format:?} images are not supported; use PNG or JPEG"
         ));
     }
+    if format == image::ImageFormat::Jpeg {
+        if let Some(gray) = jpeg_to_gray(bytes) {
+            return Ok(gray);
+        }
+    }
     let mut reader = image::ImageReader::with_format(std::io::Cursor::new(bytes), format);
     let mut limits = image::Limits::default();
     limits.max_image_width = Some(MAX_DIMENSION);
@@ -71,6 +76,22 @@ pub fn gray_from_bytes(bytes: &[u8]) -> std::result::Result<GrayImage, String> {
         .decode()
         .map_err(|e| format!("cannot decode the {format:?} image: {e}"))?;
     Ok(img.into_luma8())
+}
+
+/// Decodes a JPEG straight to its luma plane, skipping colour conversion.
+/// None when the decoder cannot (the general path then reports the problem).
+fn jpeg_to_gray(bytes: &[u8]) -> Option<GrayImage> {
+    use zune_jpeg::zune_core::bytestream::ZCursor;
+    use zune_jpeg::zune_core::colorspace::ColorSpace;
+    use zune_jpeg::zune_core::options::DecoderOptions;
+    let options = DecoderOptions::default()
+        .jpeg_set_out_colorspace(ColorSpace::Luma)
+        .set_max_width(MAX_DIMENSION as usize)
+        .set_max_height(MAX_DIMENSION as usize);
+    let mut decoder = zune_jpeg::JpegDecoder::new_with_options(ZCursor::new(bytes), options);
+    let pixels = decoder.decode().ok()?;
+    let info = decoder.info()?;
+    GrayImage::from_raw(info.width as u32, info.height as u32, pixels)
 }
 
 /// Every QR text found in a grey image.
