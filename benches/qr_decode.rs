@@ -82,6 +82,10 @@ fn main() {
         name: "keyceremony",
         outcomes: ours(&all, &paths, &shards),
     }];
+    decoders.push(Decoder {
+        name: "rqrr alone",
+        outcomes: rqrr_only(&all, &paths),
+    });
     match zbar(&all, &paths) {
         Ok(o) => decoders.push(Decoder {
             name: "zbarimg",
@@ -138,6 +142,23 @@ fn ours(
                 }
             }
             Some(o)
+        })
+        .collect()
+}
+
+fn rqrr_only(all: &[&Sample], paths: &[PathBuf]) -> Vec<Option<Outcome>> {
+    all.iter()
+        .zip(paths)
+        .map(|(s, p)| {
+            let start = Instant::now();
+            let found = qr::decode::load_gray(p)
+                .map(|img| qr::decode::decode_gray_rqrr_only(&img))
+                .unwrap_or_default();
+            Some(judge(
+                &s.expected,
+                &found,
+                start.elapsed().as_secs_f64() * 1000.0,
+            ))
         })
         .collect()
 }

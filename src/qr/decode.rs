@@ -216,6 +216,12 @@ fn read_all<B: Binarizer>(
     }
 }
 
+/// rqrr alone on the image as it is: the design card's first choice, kept
+/// for the benchmark's comparison (docs/qr.md).
+pub fn decode_gray_rqrr_only(image: &GrayImage) -> Vec<String> {
+    rqrr_pass(image)
+}
+
 fn rqrr_pass(image: &GrayImage) -> Vec<String> {
     let mut prepared = rqrr::PreparedImage::prepare_from_greyscale(
         image.width() as usize,
