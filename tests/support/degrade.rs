@@ -205,8 +205,10 @@ struct Placement {
 const PAPER_MARGIN: f64 = 0.25;
 
 impl Placement {
-    /// 0 = ink, 1 = paper, None = not on this paper.
-    fn sample(&self, x: f64, y: f64) -> Option<f64> {
+    /// 0 = ink, 1 = paper, None = not on this paper. With `code_only`,
+    /// None also outside the code's square (quiet zone included), so that one
+    /// sheet's paper margin never covers another sheet's code.
+    fn sample(&self, x: f64, y: f64, code_only: bool) -> Option<f64> {
         let (mut u, mut v) = self.to_code.apply(x, y);
         if self.bow != 0.0 {
             let c = 2.0 * u - 1.0;
@@ -214,9 +216,8 @@ impl Placement {
             // foreshortening towards the bent edges
             u = 0.5 + 0.5 * (c * (1.0 + 0.5 * self.bow * c * c)).clamp(-1.5, 1.5);
         }
-        if !(-PAPER_MARGIN..=1.0 + PAPER_MARGIN).contains(&u)
-            || !(-PAPER_MARGIN..=1.0 + PAPER_MARGIN).contains(&v)
-        {
+        let margin = if code_only { 0.0 } else { PAPER_MARGIN };
+        if !(-margin..=1.0 + margin).contains(&u) || !(-margin..=1.0 + margin).contains(&v) {
             return None;
         }
         for &(x0, y0, x1, y1, w) in &self.strokes {
@@ -296,11 +297,13 @@ impl Scene {
                     let py = y as f64 + (sy as f64 + 0.5) * step;
                     let mut value =
                         self.background + 12.0 * ((px * 0.013).sin() * (py * 0.017).cos());
-                    for p in &self.placements {
-                        if let Some(s) = p.sample(px, py) {
-                            value = self.ink + (self.paper - self.ink) * s;
-                            break;
-                        }
+                    let hit = self
+                        .placements
+                        .iter()
+                        .find_map(|p| p.sample(px, py, true))
+                        .or_else(|| self.placements.iter().find_map(|p| p.sample(px, py, false)));
+                    if let Some(s) = hit {
+                        value = self.ink + (self.paper - self.ink) * s;
                     }
                     acc += value;
                 }
