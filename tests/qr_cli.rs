@@ -197,3 +197,26 @@ fn assemble_type_takes_typed_fallback_lines() {
         ))
         .stderr(predicate::str::contains("input ended before line"));
 }
+
+#[test]
+fn oversized_images_are_refused_before_decoding() {
+    // a small real JPEG whose frame header claims 10000 x 10000 pixels
+    let img = image::GrayImage::from_pixel(16, 16, image::Luma([200]));
+    let (mut bytes, _) = support::degrade::encode(&img, Some(80));
+    let sof = bytes
+        .windows(2)
+        .position(|w| w == [0xff, 0xc0])
+        .expect("baseline JPEG has SOF0");
+    // marker, length (2), precision (1), height (2), width (2)
+    bytes[sof + 5..sof + 9].copy_from_slice(&[0x27, 0x10, 0x27, 0x10]);
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("huge.jpg");
+    std::fs::write(&path, bytes).unwrap();
+    kc().args(["qr", "decode"])
+        .arg(&path)
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains(
+            "huge.jpg: image has 100 megapixels",
+        ));
+}

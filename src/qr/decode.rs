@@ -23,8 +23,10 @@ use crate::error::{Error, Result};
 
 /// Largest image file read.
 pub const MAX_FILE_BYTES: u64 = 64 * 1024 * 1024;
-/// Largest width or height accepted (a 100-megapixel photo is about 12 000 wide).
+/// Largest width or height accepted.
 pub const MAX_DIMENSION: u32 = 16_384;
+/// Largest image accepted, in pixels (a 48-MP phone photo is 8000 x 6000).
+pub const MAX_PIXELS: u64 = 64_000_000;
 /// Images larger than this many pixels are first tried scaled down.
 const FAST_PASS_PIXELS: u64 = 2_400_000;
 
@@ -63,7 +65,7 @@ pub fn gray_from_bytes(bytes: &[u8]) -> std::result::Result<GrayImage, String> {
         ));
     }
     if format == image::ImageFormat::Jpeg {
-        if let Some(gray) = jpeg_to_gray(bytes) {
+        if let Some(gray) = jpeg_to_gray(bytes)? {
             return Ok(gray);
         }
     }
@@ -71,6 +73,8 @@ pub fn gray_from_bytes(bytes: &[u8]) -> std::result::Result<GrayImage, String> {
     let mut limits = image::Limits::default();
     limits.max_image_width = Some(MAX_DIMENSION);
     limits.max_image_height = Some(MAX_DIMENSION);
+    // the decoded picture at up to 4 bytes a pixel, and no more
+    limits.max_alloc = Some(MAX_PIXELS * 4);
     reader.limits(limits);
     let img = reader
         .decode()
@@ -79,8 +83,9 @@ pub fn gray_from_bytes(bytes: &[u8]) -> std::result::Result<GrayImage, String> {
 }
 
 /// Decodes a JPEG straight to its luma plane, skipping colour conversion.
-/// None when the decoder cannot (the general path then reports the problem).
-fn jpeg_to_gray(bytes: &[u8]) -> Option<GrayImage> {
+/// Ok(None) when this decoder cannot (the general path then reports the
+/// problem); an error when the picture is larger than we read.
+fn jpeg_to_gray(bytes: &[u8]) -> std::result::Result<Option<GrayImage>, String> {
     use zune_jpeg::zune_core::bytestream::ZCursor;
     use zune_jpeg::zune_core::colorspace::ColorSpace;
     use zune_jpeg::zune_core::options::DecoderOptions;
@@ -89,9 +94,29 @@ fn jpeg_to_gray(bytes: &[u8]) -> Option<GrayImage> {
         .set_max_width(MAX_DIMENSION as usize)
         .set_max_height(MAX_DIMENSION as usize);
     let mut decoder = zune_jpeg::JpegDecoder::new_with_options(ZCursor::new(bytes), options);
-    let pixels = decoder.decode().ok()?;
-    let info = decoder.info()?;
-    GrayImage::from_raw(info.width as u32, info.height as u32, pixels)
+    if decoder.decode_headers().is_err() {
+        return Ok(None);
+    }
+    if let Some(info) = decoder.info() {
+        let pixels = info.width as u64 * info.height as u64;
+        if pixels > MAX_PIXELS {
+            return Err(too_big(pixels));
+        }
+    }
+    let Ok(pixels) = decoder.decode() else {
+        return Ok(None);
+    };
+    Ok(decoder
+        .info()
+        .and_then(|info| GrayImage::from_raw(info.width as u32, info.height as u32, pixels)))
+}
+
+fn too_big(pixels: u64) -> String {
+    format!(
+        "image has {} megapixels, more than the {} this tool reads; scan or photograph at a lower resolution",
+        pixels / 1_000_000,
+        MAX_PIXELS / 1_000_000
+    )
 }
 
 /// Every QR text found in a grey image.
