@@ -4,6 +4,7 @@
 //! and calls [`commands::run`].
 
 pub mod atomic_file;
+pub mod bundle;
 pub mod error;
 pub mod record;
 pub mod secret;
