@@ -5,8 +5,12 @@
 
 pub mod atomic_file;
 pub mod bundle;
+pub mod cli;
+pub mod commands;
 pub mod error;
+pub mod inputs;
 pub mod record;
+pub mod recovery;
 pub mod secret;
 pub mod shamir;
 pub mod shard;
