@@ -39,6 +39,11 @@ pub enum Command {
     Verify(VerifyArgs),
     /// Reconstruct the key from at least t shards and hand it over as asked
     Assemble(AssembleArgs),
+    // ---- bundle (src/commands/bundle.rs) ----
+    /// Encrypted bundles for the Nexus: create, inspect, verify, open
+    #[command(subcommand)]
+    Bundle(BundleCommand),
+    // ---- end bundle ----
 }
 
 #[derive(Debug, Args)]
@@ -93,7 +98,7 @@ pub struct VerifyArgs {
 }
 
 #[derive(Debug, Args)]
-#[command(group(ArgGroup::new("output").required(true).multiple(false).args(["reveal", "key_out", "spike_out", "dry_run"])))]
+#[command(group(ArgGroup::new("output").required(true).multiple(false).args(["reveal", "key_out", "spike_out", "dry_run", "bundle_out"])))]
 pub struct AssembleArgs {
     /// Shard files (and optionally ceremony.json); at least t good shards of one ceremony
     #[arg(required = true, value_name = "PATH")]
@@ -123,7 +128,130 @@ pub struct AssembleArgs {
     #[arg(long)]
     pub dry_run: bool,
 
+    // ---- bundle (src/commands/bundle.rs) ----
+    /// Seal the key into an encrypted bundle FILE for the Nexus (or a folder:
+    /// default name); with --recipient/--recipients-file or --nexus-backup
+    #[arg(long, value_name = "FILE")]
+    pub bundle_out: Option<PathBuf>,
+
+    #[command(flatten)]
+    pub seal: SealArgs,
+    // ---- end bundle ----
     /// Replace existing output files
     #[arg(long)]
     pub force: bool,
 }
+
+// ---- bundle (src/commands/bundle.rs) ----
+
+#[derive(Debug, Subcommand)]
+pub enum BundleCommand {
+    /// Seal a root key (and optional files) into a bundle for the Nexus
+    Create(BundleCreateArgs),
+    /// Show a bundle's kind, size, recipients or KDF parameters (no secret needed)
+    Inspect(BundleInspectArgs),
+    /// Decrypt fully and check tag, manifest hashes and key fingerprint; writes nothing
+    Verify(BundleVerifyArgs),
+    /// Check everything, then write the files into a folder (0600, all or nothing)
+    Open(BundleOpenArgs),
+}
+
+/// How to seal: to age recipients, or as a Nexus backup under a passphrase.
+#[derive(Debug, Args, Default)]
+pub struct SealArgs {
+    /// age X25519 recipient (age1...) to seal to; repeat for several
+    #[arg(long = "recipient", value_name = "AGE1...")]
+    pub recipients: Vec<String>,
+
+    /// File of age recipients, one per line (# comments)
+    #[arg(long, value_name = "FILE")]
+    pub recipients_file: Option<PathBuf>,
+
+    /// Write the Nexus backup format (AES-256-GCM, Argon2id passphrase) instead of age
+    #[arg(long)]
+    pub nexus_backup: bool,
+
+    /// Passphrase for --nexus-backup: the file's contents minus one trailing newline
+    /// (without it, asked twice on the terminal)
+    #[arg(long, value_name = "FILE")]
+    pub passphrase_file: Option<PathBuf>,
+
+    /// Also carry this file, or every file below this folder, under its relative name
+    #[arg(long = "include", value_name = "PATH")]
+    pub includes: Vec<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct BundleCreateArgs {
+    /// The root key: 64 hex characters, optionally one newline
+    #[arg(long, value_name = "FILE")]
+    pub key_file: PathBuf,
+
+    /// Bundle file to write, or an existing folder (default name inside)
+    #[arg(long, value_name = "FILE")]
+    pub out: PathBuf,
+
+    #[command(flatten)]
+    pub seal: SealArgs,
+
+    /// Label recorded in the manifest
+    #[arg(long, default_value = "root key")]
+    pub label: String,
+
+    /// Ceremony id recorded in the manifest (KC-XXXX-XXXX-XXXX)
+    #[arg(long, value_name = "ID")]
+    pub ceremony_id: Option<String>,
+
+    /// Replace an existing file
+    #[arg(long)]
+    pub force: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct BundleInspectArgs {
+    /// The bundle
+    #[arg(value_name = "FILE")]
+    pub file: PathBuf,
+}
+
+/// The secret that opens a bundle.
+#[derive(Debug, Args)]
+#[command(group(ArgGroup::new("unseal").multiple(false).args(["identity", "passphrase_file"])))]
+pub struct UnsealArgs {
+    /// age identity file (AGE-SECRET-KEY-1...) for an age bundle
+    #[arg(long, value_name = "FILE")]
+    pub identity: Option<PathBuf>,
+
+    /// Passphrase file for a Nexus backup (without it, asked on the terminal)
+    #[arg(long, value_name = "FILE")]
+    pub passphrase_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct BundleVerifyArgs {
+    /// The bundle
+    #[arg(value_name = "FILE")]
+    pub file: PathBuf,
+
+    #[command(flatten)]
+    pub unseal: UnsealArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct BundleOpenArgs {
+    /// The bundle
+    #[arg(value_name = "FILE")]
+    pub file: PathBuf,
+
+    #[command(flatten)]
+    pub unseal: UnsealArgs,
+
+    /// Folder to write the files into: created if missing; must be empty unless --force
+    #[arg(long, value_name = "DIR")]
+    pub out: PathBuf,
+
+    /// Write into a non-empty folder, replacing files of the same name
+    #[arg(long)]
+    pub force: bool,
+}
+// ---- end bundle ----

@@ -155,7 +155,7 @@ impl std::fmt::Debug for Passphrase {
 }
 
 /// Reads a small file (at most [`MAX_SMALL_FILE`]) into zeroizing memory.
-pub(crate) fn read_small_file(path: &Path, what: &str) -> Result<Zeroizing<Vec<u8>>> {
+pub fn read_small_file(path: &Path, what: &str) -> Result<Zeroizing<Vec<u8>>> {
     let file = fs::File::open(path).map_err(|e| Error::io(path, "cannot open", e))?;
     let mut bytes = Zeroizing::new(Vec::new());
     file.take(MAX_SMALL_FILE + 1)

@@ -11,6 +11,7 @@ use crate::error::{Error, EXIT_FAILURE, EXIT_OK};
 use crate::inputs::InputOptions;
 
 pub mod assemble;
+pub mod bundle;
 pub mod split;
 pub mod verify;
 
@@ -56,6 +57,7 @@ pub fn run(cli: Cli) -> i32 {
         Command::Split(a) => split::run(a, &ctx),
         Command::Verify(a) => verify::run(a, &ctx),
         Command::Assemble(a) => assemble::run(a, &ctx),
+        Command::Bundle(b) => bundle::run(b, &ctx),
     };
     match result {
         Ok(outcome) => print_outcome(outcome, &ctx),
