@@ -160,7 +160,7 @@ impl GcmStream {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use aes_gcm::aead::{Aead, KeyInit as _};
+    use aes_gcm::aead::Aead;
     use aes_gcm::Aes256Gcm;
 
     fn one_shot(key: &[u8; 32], nonce: &[u8; 12], plain: &[u8]) -> Vec<u8> {

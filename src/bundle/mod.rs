@@ -164,7 +164,7 @@ pub fn read_small_file(path: &Path, what: &str) -> Result<Zeroizing<Vec<u8>>> {
     if bytes.len() as u64 > MAX_SMALL_FILE {
         return Err(Error::input(
             path,
-            format!("a {what} is at most 1 MiB; this one is larger"),
+            format!("is larger than 1 MiB, too large for a {what}"),
         ));
     }
     Ok(bytes)
