@@ -10,6 +10,7 @@ use age::x25519;
 use zeroize::Zeroizing;
 
 use super::content::{self, Sink, Unpacked, CHUNK};
+use super::pipeline;
 use super::progress::Progress;
 use super::{read_small_file, BundleMeta, Include, Inspection, Kind, Manifest};
 use crate::atomic_file::StagedFile;
@@ -144,8 +145,12 @@ pub fn create(
         let sealed = encryptor
             .wrap_output(out)
             .map_err(|e| Error::io(path, "cannot write", e))?;
-        let (sealed, manifest) =
-            content::write_content(sealed, key, meta, includes, path, progress)?;
+        // Hashing here, encryption on the other core.
+        let (manifest, sealed) = pipeline::write_pipeline(
+            sealed,
+            |w| content::write_content(w, key, meta, includes, path, progress).map(|(_, m)| m),
+            |e| content::error_from_writer(path, e),
+        )?;
         let mut out = sealed
             .finish()
             .map_err(|e| Error::io(path, "cannot write", e))?;
@@ -271,7 +276,14 @@ pub fn read(
     let reader = decryptor
         .decrypt(identities.iter().map(|i| i as &dyn age::Identity))
         .map_err(|e| Error::input(path, format!("{}; nothing was written", describe(e))))?;
-    let (unpacked, _rest) = content::read_content(reader, Kind::Age, path, sink, "age decryption")?;
+    // Decryption on another core; unpacking and hashing here.
+    let unpacked = pipeline::read_pipeline(
+        reader,
+        |_| Ok(()),
+        |plain| {
+            content::read_content(plain, Kind::Age, path, sink, "age decryption").map(|(u, _)| u)
+        },
+    )?;
     bar.finish_and_clear();
     Ok(unpacked)
 }

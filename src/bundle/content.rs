@@ -137,6 +137,8 @@ pub enum StreamFault {
     Truncated,
     #[error("{0}")]
     TooLong(#[from] super::gcm::MessageTooLong),
+    #[error("there is data after the compressed archive")]
+    TrailingData,
 }
 
 pub fn fault(f: StreamFault) -> io::Error {
@@ -148,7 +150,7 @@ fn as_fault(e: &io::Error) -> Option<&StreamFault> {
         .and_then(|inner| inner.downcast_ref::<StreamFault>())
 }
 
-fn error_from_writer(out: &Path, e: io::Error) -> Error {
+pub fn error_from_writer(out: &Path, e: io::Error) -> Error {
     if let Some(f) = as_fault(&e) {
         return Error::input(out, f.to_string());
     }

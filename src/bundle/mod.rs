@@ -73,6 +73,7 @@ mod extract;
 pub mod gcm;
 pub mod manifest;
 mod nexus_format;
+mod pipeline;
 mod progress;
 pub mod tar;
 

@@ -21,6 +21,7 @@ use zeroize::Zeroizing;
 
 use super::content::{self, fault, Sink, StreamFault, Unpacked, CHUNK};
 use super::gcm::{GcmStream, NONCE_LEN, TAG_LEN};
+use super::pipeline;
 use super::progress::Progress;
 use super::{BundleMeta, Include, Inspection, KdfInfo, Kind, Manifest, Passphrase};
 use crate::atomic_file::StagedFile;
@@ -119,7 +120,12 @@ pub fn create(
         // The deflate output arrives in small pieces; batch them for the cipher.
         let batched = BufWriter::with_capacity(CHUNK, sealed);
         let gz = flate2::write::GzEncoder::new(batched, Compression::new(GZIP_LEVEL));
-        let (gz, manifest) = content::write_content(gz, key, meta, includes, path, progress)?;
+        // Hashing here; deflate and encryption on the other core.
+        let (manifest, gz) = pipeline::write_pipeline(
+            gz,
+            |w| content::write_content(w, key, meta, includes, path, progress).map(|(_, m)| m),
+            |e| content::error_from_writer(path, e),
+        )?;
         let batched = gz.finish().map_err(werr)?;
         let sealed = batched.into_inner().map_err(|e| werr(e.into_error()))?;
         sealed.finish().map_err(werr)?;
@@ -283,22 +289,24 @@ pub fn read(
         tag: l.tag,
     };
     let gz = flate2::bufread::GzDecoder::new(BufReader::with_capacity(CHUNK, plain));
-    let (unpacked, rest) =
-        content::read_content(gz, Kind::NexusBackup, path, sink, "gzip decompression")?;
-    // Whatever follows the gzip stream must be nothing at all; reading to the
-    // end also runs the second tag check.
-    let mut after = rest.into_inner();
-    let mut probe = [0u8; 1];
-    match after.read(&mut probe) {
-        Ok(0) => {}
-        Ok(_) => {
-            return Err(Error::input(
-                path,
-                "there is data after the compressed archive; refused, nothing was written",
-            ))
-        }
-        Err(e) => return Err(content::error_from_reader(path, e, "decryption")),
-    }
+    // Decryption and inflate on another core; unpacking and hashing here.
+    // After the gzip stream nothing at all may follow; reading to the end
+    // also runs the second tag check, whose failure arrives as a read error.
+    let unpacked = pipeline::read_pipeline(
+        gz,
+        |gz| {
+            let mut after = gz.into_inner();
+            let mut probe = [0u8; 1];
+            match after.read(&mut probe)? {
+                0 => Ok(()),
+                _ => Err(fault(StreamFault::TrailingData)),
+            }
+        },
+        |plain| {
+            content::read_content(plain, Kind::NexusBackup, path, sink, "gzip decompression")
+                .map(|(u, _)| u)
+        },
+    )?;
     bar.finish_and_clear();
     Ok(unpacked)
 }
