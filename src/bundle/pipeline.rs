@@ -201,3 +201,80 @@ where
         // Dropping the reader here unblocks the stage if it is still sending.
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug)]
+    struct Failing;
+    impl Write for Failing {
+        fn write(&mut self, _: &[u8]) -> io::Result<usize> {
+            Err(io::Error::other("disk full"))
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn write_pipeline_carries_every_byte_in_order() {
+        let data: Vec<u8> = (0..3 * CHUNK + 17).map(|i| (i * 7 % 251) as u8).collect();
+        let (n, out) = write_pipeline(
+            Vec::new(),
+            |w| -> io::Result<usize> {
+                for piece in data.chunks(1000) {
+                    w.write_all(piece)?;
+                }
+                Ok(data.len())
+            },
+            |e| e,
+        )
+        .unwrap();
+        assert_eq!(n, data.len());
+        assert_eq!(out, data);
+    }
+
+    #[test]
+    fn write_pipeline_reports_the_sinks_error_not_the_broken_pipe() {
+        let err = write_pipeline(
+            Failing,
+            |w| -> io::Result<()> {
+                for _ in 0..100 {
+                    w.write_all(&[0u8; CHUNK])?;
+                }
+                Ok(())
+            },
+            |e| e,
+        )
+        .unwrap_err();
+        assert_eq!(err.to_string(), "disk full");
+    }
+
+    #[test]
+    fn read_pipeline_delivers_data_then_the_final_check() {
+        let data: Vec<u8> = (0..2 * CHUNK + 5).map(|i| (i % 13) as u8).collect();
+        let got = read_pipeline(
+            &data[..],
+            |_| Ok(()),
+            |r| -> io::Result<Vec<u8>> {
+                let mut v = Vec::new();
+                r.read_to_end(&mut v)?;
+                Ok(v)
+            },
+        )
+        .unwrap();
+        assert_eq!(got, data);
+        let err = read_pipeline(
+            &data[..],
+            |_| Err(io::Error::other("tag mismatch")),
+            |r| -> io::Result<Vec<u8>> {
+                let mut v = Vec::new();
+                r.read_to_end(&mut v)?;
+                Ok(v)
+            },
+        )
+        .unwrap_err();
+        assert_eq!(err.to_string(), "tag mismatch");
+    }
+}
