@@ -300,6 +300,42 @@ fn nexus_backup_round_trip_with_default_name_in_a_folder() {
 }
 
 #[test]
+fn includes_may_not_take_the_bundles_own_names_or_leave_the_folder() {
+    let s = scene();
+    fs::create_dir_all(s.dir.join("keys")).unwrap();
+    fs::write(s.dir.join("keys/root.key"), "x").unwrap();
+    fs::write(s.dir.join("manifest.json"), "{}").unwrap();
+    for (include, expect) in [
+        ("keys", "keys/root.key"),
+        ("manifest.json", "manifest.json"),
+        ("../etc", "relative"),
+        ("/etc/hostname", "relative"),
+    ] {
+        let out = s.dir.join("b.tar.age");
+        let r = common::bin()
+            .current_dir(&s.dir)
+            .args([
+                "bundle",
+                "create",
+                "--key-file",
+                p(&s.key_file),
+                "--out",
+                p(&out),
+                "--recipient",
+                &s.recipient(),
+                "--include",
+                include,
+            ])
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&r.stderr);
+        assert_eq!(r.status.code(), Some(1), "{include}: {stderr}");
+        assert!(stderr.contains(expect), "{include}: {stderr}");
+        assert!(!out.exists());
+    }
+}
+
+#[test]
 fn create_refuses_to_overwrite_without_force() {
     let s = scene();
     let out = s.create_age("b.tar.age");

@@ -255,14 +255,20 @@ impl Include {
                  since it is stored under that name; cd to the folder that holds it",
             )
         })?;
-        if name == MANIFEST_PATH || name == ROOT_KEY_PATH || name == "keys" {
-            return Err(Error::input(
-                path,
-                format!("the bundle writes {name} itself; an included file cannot use that name"),
-            ));
-        }
         let mut out = Vec::new();
         collect_into(path, &name, &mut out)?;
+        if let Some(clash) = out
+            .iter()
+            .find(|i| i.name == MANIFEST_PATH || i.name == ROOT_KEY_PATH)
+        {
+            return Err(Error::input(
+                &clash.source,
+                format!(
+                    "the bundle writes {} itself; an included file cannot take that name",
+                    clash.name
+                ),
+            ));
+        }
         if out.len() > manifest::MAX_FILES {
             return Err(Error::input(path, "more than 100000 files"));
         }
