@@ -6,7 +6,6 @@ use std::fs;
 use std::io::{self, Read, Write};
 use std::path::Path;
 
-use sha2::{Digest, Sha256};
 use zeroize::Zeroizing;
 
 use super::manifest::{
@@ -17,6 +16,30 @@ use super::tar::{Entry, TarError, TarReader, TarWriter};
 use super::{BundleMeta, Contents, Include, Kind};
 use crate::error::{Error, Result};
 use crate::secret::RootKey;
+
+/// SHA-256 of file contents. ring's assembly, since hashing is the slowest
+/// step of a bundle on CPUs without SHA extensions.
+struct Sha256(ring::digest::Context);
+
+impl Sha256 {
+    fn new() -> Self {
+        Sha256(ring::digest::Context::new(&ring::digest::SHA256))
+    }
+
+    fn update(&mut self, data: &[u8]) {
+        self.0.update(data);
+    }
+
+    fn hex(self) -> String {
+        hex::encode(self.0.finish().as_ref())
+    }
+
+    fn hex_of(data: &[u8]) -> String {
+        let mut h = Sha256::new();
+        h.update(data);
+        h.hex()
+    }
+}
 
 /// Size of the buffers data moves through.
 pub const CHUNK: usize = 256 * 1024;
@@ -50,7 +73,7 @@ pub fn write_content<W: Write>(
     files.push(FileRecord {
         path: ROOT_KEY_PATH.into(),
         size: key_line.len() as u64,
-        sha256: hex::encode(Sha256::digest(&key_line[..])),
+        sha256: Sha256::hex_of(&key_line[..]),
     });
     drop(key_line);
 
@@ -104,7 +127,7 @@ pub fn write_content<W: Write>(
         files.push(FileRecord {
             path: inc.name.clone(),
             size,
-            sha256: hex::encode(hasher.finalize()),
+            sha256: hasher.hex(),
         });
     }
     bar.finish_and_clear();
@@ -316,7 +339,7 @@ pub fn read_content<R: Read>(
                 files.push(FileRecord {
                     path: p,
                     size,
-                    sha256: hex::encode(hasher.finalize()),
+                    sha256: hasher.hex(),
                 });
             }
         }
