@@ -158,6 +158,11 @@ fn python_nexus_implementation_opens_ours_and_we_open_its() {
     fs::write(&pass, "interop passphrase\n").unwrap();
     fs::create_dir_all(d.join("data/keys")).unwrap();
     fs::write(d.join("data/keys/ring"), vec![7u8; 100_000]).unwrap();
+    // Incompressible data goes into stored blocks; Python's gzip must read those too.
+    let noise: Vec<u8> = (0..700_000u32)
+        .map(|i| (i.wrapping_mul(2654435761) >> 13) as u8)
+        .collect();
+    fs::write(d.join("data/noise.bin"), &noise).unwrap();
 
     // Ours -> Python.
     let ours = d.join("ours.tar.gz.enc");
@@ -241,7 +246,7 @@ fn python_nexus_implementation_opens_ours_and_we_open_its() {
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert_eq!(
         files_below(&dest),
-        ["keys/ring", "keys/root.key", "manifest.json"]
+        ["keys/ring", "keys/root.key", "manifest.json", "noise.bin"]
     );
     assert_eq!(
         fs::read_to_string(dest.join("keys/root.key")).unwrap(),

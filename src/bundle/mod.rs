@@ -71,6 +71,7 @@ mod age_format;
 mod content;
 mod extract;
 pub mod gcm;
+mod gzip;
 pub mod manifest;
 mod nexus_format;
 mod pipeline;

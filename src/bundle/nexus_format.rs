@@ -15,12 +15,12 @@ use std::fs;
 use std::io::{self, BufReader, BufWriter, Read, Seek, SeekFrom, Write};
 use std::path::Path;
 
-use flate2::Compression;
 use rand_core::{OsRng, RngCore};
 use zeroize::Zeroizing;
 
 use super::content::{self, fault, Sink, StreamFault, Unpacked, CHUNK};
 use super::gcm::{GcmStream, NONCE_LEN, TAG_LEN};
+use super::gzip::GzipWriter;
 use super::pipeline;
 use super::progress::Progress;
 use super::{BundleMeta, Include, Inspection, KdfInfo, Kind, Manifest, Passphrase};
@@ -37,8 +37,8 @@ pub const NEXUS_EXTENSION: &str = ".tar.gz.enc";
 pub const ARGON2_T: u32 = 1;
 pub const ARGON2_M_KIB: u32 = 64 * 1024;
 pub const ARGON2_P: u32 = 4;
-/// Deflate level: 1 keeps sealing within reach of plain `tar -cz` on big
-/// payloads (zlib-rs); see docs/bundles.md for the measurements.
+/// Deflate level for compressible data (zlib-rs); chunks that look random
+/// are stored instead (see `gzip.rs`). Measurements in docs/bundles.md.
 pub const GZIP_LEVEL: u32 = 1;
 
 fn derive_key(
@@ -119,7 +119,7 @@ pub fn create(
         };
         // The deflate output arrives in small pieces; batch them for the cipher.
         let batched = BufWriter::with_capacity(CHUNK, sealed);
-        let gz = flate2::write::GzEncoder::new(batched, Compression::new(GZIP_LEVEL));
+        let gz = GzipWriter::new(batched, GZIP_LEVEL).map_err(werr)?;
         // Hashing here; deflate and encryption on the other core.
         let (manifest, gz) = pipeline::write_pipeline(
             gz,
