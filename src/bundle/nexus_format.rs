@@ -39,7 +39,7 @@ pub const ARGON2_M_KIB: u32 = 64 * 1024;
 pub const ARGON2_P: u32 = 4;
 /// Deflate level for compressible data (zlib-rs); chunks that look random
 /// are stored instead (see `gzip.rs`). Measurements in docs/bundles.md.
-pub const GZIP_LEVEL: u32 = 1;
+pub const GZIP_LEVEL: u32 = 2;
 
 fn derive_key(
     pass: &Passphrase,
