@@ -185,6 +185,11 @@ fn run(args: Args) -> Result<String, String> {
         quick_ack(&stream);
         let message =
             vpcd::read_message(&mut stream).map_err(|e| format!("reading from vpcd: {e}"))?;
+        if args.verbose {
+            if let Some(m) = message.as_ref().filter(|m| !matches!(m, Message::Apdu(_))) {
+                eprintln!("pivsim: vpcd control {m:?}");
+            }
+        }
         let reply = match message {
             None => return Ok(format!("card {serial}: the reader closed the connection")),
             Some(Message::GetAtr) => Some(vpcd::YUBIKEY5_ATR.to_vec()),

@@ -158,9 +158,10 @@ impl Piv {
         let aid = cmd.data.as_slice();
         // The 5-byte RID+PIX prefix or the full PIV AID (up to 11 bytes).
         if aid.len() <= 11 && aid.starts_with(AID_PIV) {
-            if self.session.selected != Selected::Piv {
-                self.session = Session::new();
-            }
+            // Selecting PIV (again) drops PIN and management-key verification, as on a
+            // YubiKey; clients rely on it to read the retry counter (yubico-piv-tool's
+            // ykpiv_get_pin_retries, the yubikey crate's get_pin_retries).
+            self.session = Session::new();
             self.session.selected = Selected::Piv;
             // Application property template: PIX and the coexistent tag allocation authority.
             let apt = [
