@@ -122,4 +122,11 @@ fi
 
 status=0
 "$@" || status=$?
+if [[ $status -eq 0 ]]; then
+    cleanup
+    started_pids=()
+    rm -rf "$log_dir"
+else
+    say "command failed ($status); pcscd/pivsim logs kept in $log_dir"
+fi
 exit "$status"

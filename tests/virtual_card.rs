@@ -455,7 +455,11 @@ fn yubico_piv_tool_reads_status_generates_and_uses_a_key_on_pivsim() {
             !std::env::var("CI").is_ok_and(|v| v == "true"),
             "CI must have yubico-piv-tool and openssl (scripts/with-virtual-card.sh installs them)"
         );
-        eprintln!("SKIPPED yubico-piv-tool cross-check: yubico-piv-tool or openssl not installed");
+        use std::io::Write;
+        let _ = writeln!(
+            std::io::stderr(),
+            "SKIPPED yubico-piv-tool cross-check: yubico-piv-tool or openssl not installed"
+        );
         return;
     }
     let dir = log_dir();

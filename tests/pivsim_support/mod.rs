@@ -54,7 +54,11 @@ pub fn reader(test: &str) -> Option<MutexGuard<'static, ()>> {
              but {why}; run the tests through scripts/with-virtual-card.sh"
         ),
         Some(why) => {
-            eprintln!(
+            // Straight to the stderr handle: libtest captures eprintln! of passing tests,
+            // and a skip must be seen.
+            use std::io::Write;
+            let _ = writeln!(
+                std::io::stderr(),
                 "SKIPPED {test}: {why}. Run `scripts/with-virtual-card.sh cargo test` to run it."
             );
             None
