@@ -6,6 +6,7 @@
 pub mod atomic_file;
 pub mod error;
 pub mod record;
+pub mod seal;
 pub mod secret;
 pub mod shamir;
 pub mod shard;
