@@ -11,5 +11,6 @@ pub mod secret;
 pub mod shamir;
 pub mod shard;
 pub mod spike;
+pub mod token;
 
 pub use error::{Error, Result};
