@@ -245,11 +245,11 @@ impl Pin {
         Ok(Pin(text))
     }
 
-    pub fn pin(text: Zeroizing<String>) -> Result<Pin, TokenError> {
+    pub fn from_pin_text(text: Zeroizing<String>) -> Result<Pin, TokenError> {
         Self::new(text, "PIN", 6)
     }
 
-    pub fn puk(text: Zeroizing<String>) -> Result<Pin, TokenError> {
+    pub fn from_puk_text(text: Zeroizing<String>) -> Result<Pin, TokenError> {
         Self::new(text, "PUK", 6)
     }
 
@@ -382,7 +382,7 @@ impl PinSource {
                         "cannot read the PIN from the terminal ({e}); pass --pin-file FILE instead"
                     ))
                 })?;
-                Pin::pin(text).map_err(|e| crate::Error::Check(e.to_string()))
+                Pin::from_pin_text(text).map_err(|e| crate::Error::Check(e.to_string()))
             }
         }
     }

@@ -715,7 +715,7 @@ mod tests {
     }
 
     fn pin(s: &str) -> Pin {
-        Pin::pin(Zeroizing::new(s.into())).unwrap()
+        Pin::from_pin_text(Zeroizing::new(s.into())).unwrap()
     }
 
     #[test]

@@ -358,10 +358,7 @@ impl Token for RealToken {
         let metadata = self.has_metadata();
         for slot in Slot::all() {
             let key = if metadata {
-                match self.key_from_metadata(slot)? {
-                    Some(k) => Some(k),
-                    None => None,
-                }
+                self.key_from_metadata(slot)?
             } else {
                 self.key_from_certificate(slot)?
             };
