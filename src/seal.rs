@@ -49,6 +49,10 @@ use zeroize::Zeroizing;
 
 use crate::error::{Error, Result};
 use crate::shard::ShardFile;
+use crate::token::{
+    ensure_pin, find_by_tag, token_error, Console, PinSource, SlotKey, Token, TokenError,
+    TokenProvider,
+};
 
 /// First line of every age v1 file; how `inputs` recognises a sealed share.
 pub const AGE_MAGIC: &[u8] = b"age-encryption.org/v1\n";
@@ -106,9 +110,11 @@ impl PivRecipient {
             .map_err(|_| RecipientError::NotOnCurve)
     }
 
-    /// Parses `age1yubikey1...` (one case throughout, Bech32 checksum, not Bech32m).
+    /// Parses `age1yubikey1...` (one case throughout, Bech32 checksum, not
+    /// Bech32m). A trailing `# comment` (as `token recipient` prints for a
+    /// test token) is ignored.
     pub fn parse(text: &str) -> std::result::Result<Self, RecipientError> {
-        let text = text.trim();
+        let text = text.split('#').next().unwrap_or("").trim();
         let lower = text.to_ascii_lowercase();
         if !lower.starts_with("age1yubikey1") {
             return Err(RecipientError::WrongPrefix);
@@ -507,6 +513,84 @@ pub fn is_sealed(bytes: &[u8]) -> bool {
 /// A sealed-share error, tied to its file.
 pub fn file_error(path: &Path, e: SealError) -> Error {
     Error::input(path, e)
+}
+
+/// Opens sealed shares with the tokens at hand. One per command run, so a
+/// token opened for one share keeps its PIN session for the next (PIN
+/// policy "once" asks once per run, "always" before every share).
+pub struct Unsealer<'c> {
+    provider: Box<dyn TokenProvider>,
+    console: &'c mut dyn Console,
+    pins: PinSource,
+    opened: Vec<(Box<dyn Token>, Vec<SlotKey>)>,
+}
+
+impl<'c> Unsealer<'c> {
+    pub fn new(
+        provider: Box<dyn TokenProvider>,
+        console: &'c mut dyn Console,
+        pins: PinSource,
+    ) -> Self {
+        Unsealer {
+            provider,
+            console,
+            pins,
+            opened: Vec::new(),
+        }
+    }
+
+    /// Finds the token for `tag`: one opened earlier in this run, or a new one.
+    fn token_for(&mut self, tag: KeyTag) -> std::result::Result<(usize, SlotKey), TokenError> {
+        for (i, (_, keys)) in self.opened.iter().enumerate() {
+            if let Some(k) = keys.iter().find(|k| k.tag() == tag) {
+                return Ok((i, k.clone()));
+            }
+        }
+        let (mut token, key) = find_by_tag(self.provider.as_mut(), tag)?;
+        let keys = token.slot_keys()?;
+        self.opened.push((token, keys));
+        Ok((self.opened.len() - 1, key))
+    }
+
+    /// Decrypts a sealed share (`bytes` read from `path`) and checks the
+    /// shard inside; also returns the label of the token that opened it.
+    /// Every error names the file.
+    pub fn unseal_shard(&mut self, path: &Path, bytes: &[u8]) -> Result<(ShardFile, String)> {
+        let (plaintext, label) = self.unseal_bytes(path, bytes)?;
+        let shard = shard_from_plaintext(&plaintext).map_err(|e| file_error(path, e))?;
+        Ok((shard, label))
+    }
+
+    /// Decrypts a sealed file to its plaintext; also returns the token's label.
+    pub fn unseal_bytes(
+        &mut self,
+        path: &Path,
+        bytes: &[u8],
+    ) -> Result<(Zeroizing<Vec<u8>>, String)> {
+        let header = SealedHeader::parse(bytes).map_err(|e| file_error(path, e))?;
+        let on_file = |e: Error| match e {
+            Error::Input { problem, .. } => Error::input(path, problem),
+            other => Error::input(path, other.to_string()),
+        };
+        let (i, key) = self
+            .token_for(header.tag)
+            .map_err(|e| on_file(token_error(e)))?;
+        let token = self.opened[i].0.as_mut();
+        self.console.say(&format!(
+            "{}: sealed to {}, slot {}",
+            path.display(),
+            token.label(),
+            key.slot
+        ));
+        ensure_pin(token, key.pin_policy, &self.pins, self.console).map_err(on_file)?;
+        let shared = token
+            .ecdh(&key, &header.epk, self.console)
+            .map_err(|e| on_file(token_error(e)))?;
+        let label = token.label();
+        let plaintext = open_with_shared_secret(bytes, &header, &key.recipient(), &shared)
+            .map_err(|e| file_error(path, e))?;
+        Ok((plaintext, label))
+    }
 }
 
 #[cfg(test)]

@@ -22,7 +22,7 @@ pub fn run(a: &AssembleArgs, ctx: &Context) -> Result<Outcome> {
         _ => None,
     };
 
-    let (items, failures) = inputs::load_all(&a.paths, &ctx.inputs);
+    let (items, failures) = inputs::load_all(&a.paths, &ctx.inputs.with_unseal(&a.unseal)); // token helper: PIN options
     let an = recovery::analyse(items, failures);
     if let Some(c) = &an.conflict {
         return Err(Error::Check(c.clone()));

@@ -12,6 +12,7 @@ use crate::inputs::InputOptions;
 
 pub mod assemble;
 pub mod split;
+pub mod token; // token helper (issue 4)
 pub mod verify;
 
 /// Settings every command sees.
@@ -50,12 +51,14 @@ pub fn run(cli: Cli) -> i32 {
         json: cli.json,
         inputs: InputOptions {
             test_tokens: cli.test_tokens.clone(),
+            ..InputOptions::default()
         },
     };
     let result = match &cli.command {
         Command::Split(a) => split::run(a, &ctx),
         Command::Verify(a) => verify::run(a, &ctx),
         Command::Assemble(a) => assemble::run(a, &ctx),
+        Command::Token(a) => token::run(a, &ctx), // token helper (issue 4)
     };
     match result {
         Ok(outcome) => print_outcome(outcome, &ctx),
