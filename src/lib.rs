@@ -4,11 +4,17 @@
 //! and calls [`commands::run`].
 
 pub mod atomic_file;
+pub mod cli;
+pub mod commands;
 pub mod error;
+pub mod inputs;
 pub mod record;
+pub mod recovery;
+pub mod seal;
 pub mod secret;
 pub mod shamir;
 pub mod shard;
 pub mod spike;
+pub mod token;
 
 pub use error::{Error, Result};

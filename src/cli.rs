@@ -1,0 +1,239 @@
+//! The command line, as clap structures. Parsing only: behaviour lives in
+//! [`crate::commands`].
+
+use std::path::PathBuf;
+
+use clap::{ArgGroup, Args, Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "keyceremony",
+    version,
+    about = "Offline root-key ceremonies: split a key t-of-n with verifiable shares, check shards, assemble the key",
+    long_about = None,
+    after_help = "Exit status: 0 success; 1 bad input, failed check or failed operation; 2 usage error."
+)]
+pub struct Cli {
+    /// Print one machine-readable JSON document on stdout instead of text
+    #[arg(long, global = true)]
+    pub json: bool,
+
+    /// Use software test tokens kept in DIR instead of YubiKeys (test mode)
+    #[arg(
+        long,
+        global = true,
+        value_name = "DIR",
+        env = "KEYCEREMONY_TEST_TOKENS"
+    )]
+    pub test_tokens: Option<PathBuf>,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Split a root key t-of-n into shard files and a public ceremony record
+    Split(SplitArgs),
+    /// Check shards one by one, and together as a set
+    Verify(VerifyArgs),
+    /// Reconstruct the key from at least t shards and hand it over as asked
+    Assemble(AssembleArgs),
+    // --- token helper (issue 4) ---
+    /// YubiKeys (PIV, P-256) for sealed shares: list, status, init, recipient, unblock
+    Token(TokenArgs),
+    // --- end token helper ---
+}
+
+#[derive(Debug, Args)]
+#[command(group(ArgGroup::new("key_source").required(true).args(["generate", "key_file", "from_spike"])))]
+pub struct SplitArgs {
+    /// Shares needed to recover the key (t)
+    #[arg(long, short = 't', value_name = "T")]
+    pub threshold: u16,
+
+    /// Shares to make (n), ids 1..n
+    #[arg(long, short = 'n', value_name = "N")]
+    pub shares: u16,
+
+    /// Output folder: created if missing; must be empty unless --force
+    #[arg(long, value_name = "DIR")]
+    pub out: PathBuf,
+
+    /// Generate a fresh root key from the operating system's random source
+    #[arg(long)]
+    pub generate: bool,
+
+    /// Read the root key from FILE: 64 hex characters, optionally one newline
+    #[arg(long, value_name = "FILE")]
+    pub key_file: Option<PathBuf>,
+
+    /// Take the root key from SPIKE Nexus recovery shard files (spike.recovery.<id>.txt)
+    #[arg(long, value_name = "FILE", num_args = 1.., requires = "spike_threshold")]
+    pub from_spike: Vec<PathBuf>,
+
+    /// SPIKE's threshold (shards needed) for --from-spike
+    #[arg(long, value_name = "K")]
+    pub spike_threshold: Option<u16>,
+
+    /// A label printed on every shard and the record, e.g. "prod root key 2026"
+    #[arg(long, default_value = "root key")]
+    pub label: String,
+
+    /// Custodian names, in share order (repeat; the i-th name goes with share i)
+    #[arg(long = "custodian", value_name = "NAME")]
+    pub custodians: Vec<String>,
+
+    /// Allow writing into a folder that is not empty, replacing files of the same name
+    #[arg(long)]
+    pub force: bool,
+
+    // --- token helper (issue 4): sealing shares to YubiKeys ---
+    /// Seal share i to the YubiKey with the i-th serial given (repeat, up to n times); written as shard-<i>.age instead of shard-<i>.json
+    #[arg(long = "seal-to", value_name = "SERIAL")]
+    pub seal_to: Vec<u32>,
+
+    /// Seal the next share (after those of --seal-to) to this age1yubikey1... recipient; needs no token present (repeat)
+    #[arg(long = "seal-to-recipient", value_name = "RECIPIENT")]
+    pub seal_to_recipient: Vec<String>,
+
+    /// Allow sealing more than one share to the same token (whoever holds it then holds several shares)
+    #[arg(long)]
+    pub allow_same_token: bool,
+    // --- end token helper ---
+}
+
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// Shard files, sealed shares (.age) and the ceremony record (ceremony.json); several are also checked as a set
+    #[arg(required = true, value_name = "PATH")]
+    pub paths: Vec<PathBuf>,
+
+    // --- token helper (issue 4) ---
+    #[command(flatten)]
+    pub unseal: UnsealArgs,
+    // --- end token helper ---
+}
+
+#[derive(Debug, Args)]
+#[command(group(ArgGroup::new("output").required(true).multiple(false).args(["reveal", "key_out", "spike_out", "dry_run"])))]
+pub struct AssembleArgs {
+    /// Shard files (and optionally ceremony.json); at least t good shards of one ceremony
+    #[arg(required = true, value_name = "PATH")]
+    pub paths: Vec<PathBuf>,
+
+    /// Print the key on stdout as 64 lowercase hex characters and a newline (nothing else)
+    #[arg(long)]
+    pub reveal: bool,
+
+    /// Write the key to FILE in the clear (64 hex characters and a newline, mode 0600)
+    #[arg(long, value_name = "FILE")]
+    pub key_out: Option<PathBuf>,
+
+    /// Write SPIKE Nexus recovery shards spike.recovery.<i>.txt into DIR
+    #[arg(long, value_name = "DIR", requires_all = ["spike_threshold", "spike_shares"])]
+    pub spike_out: Option<PathBuf>,
+
+    /// SPIKE threshold (shards needed) for --spike-out
+    #[arg(long, value_name = "K", requires = "spike_out")]
+    pub spike_threshold: Option<u16>,
+
+    /// Number of SPIKE shards to write for --spike-out
+    #[arg(long, value_name = "M", requires = "spike_out")]
+    pub spike_shares: Option<u16>,
+
+    /// Reconstruct and check the key, then discard it: writes nothing
+    #[arg(long)]
+    pub dry_run: bool,
+
+    /// Replace existing output files
+    #[arg(long)]
+    pub force: bool,
+
+    // --- token helper (issue 4) ---
+    #[command(flatten)]
+    pub unseal: UnsealArgs,
+    // --- end token helper ---
+}
+
+// ---------------------------------------------------------------------------
+// token helper (issue 4): `token` subcommand and unsealing options
+// ---------------------------------------------------------------------------
+
+/// How sealed shares (`.age`) are opened.
+#[derive(Debug, Args, Clone, Default)]
+pub struct UnsealArgs {
+    /// Read the YubiKey PIN for sealed shares from the first line of FILE instead of asking
+    #[arg(long, value_name = "FILE")]
+    pub pin_file: Option<PathBuf>,
+
+    /// Spend a token's last PIN try (a wrong PIN then blocks the token)
+    #[arg(long)]
+    pub last_pin_try: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct TokenArgs {
+    #[command(subcommand)]
+    pub command: TokenCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TokenCommand {
+    /// List connected YubiKeys (or the test tokens in --test-tokens DIR)
+    List,
+    /// Show serial, firmware, PIN and PUK tries left, and the keys in the slots keyceremony uses
+    Status {
+        #[arg(long, value_name = "SERIAL")]
+        serial: u32,
+    },
+    /// Create a P-256 key on the token for sealed shares (in test mode, create the test token first)
+    Init {
+        #[arg(long, value_name = "SERIAL")]
+        serial: u32,
+        /// Read the PIN from the first line of FILE instead of asking
+        #[arg(long, value_name = "FILE")]
+        pin_file: Option<PathBuf>,
+        /// Slot: a retired slot 82..95 (or R1..R20), or 9d; default: the first free retired slot
+        #[arg(long, value_name = "SLOT")]
+        slot: Option<String>,
+        /// When the token asks for the PIN: never, once (per session), always
+        #[arg(long, value_name = "POLICY", default_value = "once")]
+        pin_policy: String,
+        /// When the token wants a touch: never, always, cached (15 s)
+        #[arg(long, value_name = "POLICY", default_value = "always")]
+        touch_policy: String,
+    },
+    /// Print the age recipient (age1yubikey1...) of the token's key, for --seal-to-recipient
+    Recipient {
+        #[arg(long, value_name = "SERIAL")]
+        serial: u32,
+        /// Slot, when the token has keys in several
+        #[arg(long, value_name = "SLOT")]
+        slot: Option<String>,
+    },
+    /// Set a new PIN with the PUK, unblocking a blocked PIN
+    Unblock {
+        #[arg(long, value_name = "SERIAL")]
+        serial: u32,
+        /// Read the PUK from the first line of FILE instead of asking
+        #[arg(long, value_name = "FILE")]
+        puk_file: Option<PathBuf>,
+        /// Read the new PIN from the first line of FILE instead of asking
+        #[arg(long, value_name = "FILE")]
+        new_pin_file: Option<PathBuf>,
+    },
+    /// Write the slot's attestation certificate (DER), proving the key was made on a YubiKey
+    Attest {
+        #[arg(long, value_name = "SERIAL")]
+        serial: u32,
+        #[arg(long, value_name = "SLOT")]
+        slot: Option<String>,
+        /// Output file (DER)
+        #[arg(long, value_name = "FILE")]
+        out: PathBuf,
+        /// Replace FILE if it exists
+        #[arg(long)]
+        force: bool,
+    },
+}

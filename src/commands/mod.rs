@@ -1,0 +1,121 @@
+//! One module per subcommand. Each returns an [`Outcome`]; [`run`] prints it
+//! as text or JSON and turns it into the exit status.
+
+use std::io::Write;
+
+use serde_json::{json, Value};
+use zeroize::Zeroizing;
+
+use crate::cli::{Cli, Command};
+use crate::error::{Error, EXIT_FAILURE, EXIT_OK};
+use crate::inputs::InputOptions;
+
+pub mod assemble;
+pub mod split;
+pub mod token; // token helper (issue 4)
+pub mod verify;
+
+/// Settings every command sees.
+#[derive(Debug, Clone, Default)]
+pub struct Context {
+    pub json: bool,
+    pub inputs: InputOptions,
+}
+
+/// What a command has to say.
+#[derive(Default)]
+pub struct Outcome {
+    /// False when a check failed (exit status 1) even though the command ran.
+    pub ok: bool,
+    /// Lines for a person.
+    pub text: Vec<String>,
+    /// The same for a program (`--json`).
+    pub json: Value,
+    /// A secret the user asked to see (`--reveal`): the only thing on stdout.
+    pub revealed: Option<Zeroizing<String>>,
+}
+
+impl Outcome {
+    pub fn success(text: Vec<String>, json: Value) -> Self {
+        Outcome {
+            ok: true,
+            text,
+            json,
+            revealed: None,
+        }
+    }
+}
+
+pub fn run(cli: Cli) -> i32 {
+    let ctx = Context {
+        json: cli.json,
+        inputs: InputOptions {
+            test_tokens: cli.test_tokens.clone(),
+            ..InputOptions::default()
+        },
+    };
+    let result = match &cli.command {
+        Command::Split(a) => split::run(a, &ctx),
+        Command::Verify(a) => verify::run(a, &ctx),
+        Command::Assemble(a) => assemble::run(a, &ctx),
+        Command::Token(a) => token::run(a, &ctx), // token helper (issue 4)
+    };
+    match result {
+        Ok(outcome) => print_outcome(outcome, &ctx),
+        Err(e) => print_error(&e, &ctx),
+    }
+}
+
+fn print_outcome(outcome: Outcome, ctx: &Context) -> i32 {
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    if ctx.json {
+        let mut doc = outcome.json;
+        if let Value::Object(map) = &mut doc {
+            map.insert("ok".into(), Value::Bool(outcome.ok));
+            if let Some(secret) = &outcome.revealed {
+                map.insert("key".into(), Value::String(secret.trim_end().to_string()));
+            }
+        }
+        let text = Zeroizing::new(serde_json::to_string_pretty(&doc).expect("JSON value"));
+        let _ = writeln!(out, "{}", text.as_str());
+        if let Value::Object(map) = &mut doc {
+            if let Some(Value::String(s)) = map.get_mut("key") {
+                zeroize::Zeroize::zeroize(s);
+            }
+        }
+    } else if let Some(secret) = &outcome.revealed {
+        // stdout carries exactly the secret; the report goes to stderr.
+        for line in &outcome.text {
+            eprintln!("{line}");
+        }
+        let _ = out.write_all(secret.as_bytes());
+    } else {
+        for line in &outcome.text {
+            let _ = writeln!(out, "{line}");
+        }
+    }
+    let _ = out.flush();
+    if outcome.ok {
+        EXIT_OK
+    } else {
+        EXIT_FAILURE
+    }
+}
+
+fn print_error(e: &Error, ctx: &Context) -> i32 {
+    eprintln!("error: {e}");
+    if ctx.json {
+        let doc = json!({ "ok": false, "error": e.to_string() });
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&doc).expect("JSON value")
+        );
+    }
+    e.exit_code()
+}
+
+/// A warning for the person at the terminal (stderr, also in JSON mode).
+pub fn warn(msg: impl std::fmt::Display) {
+    eprintln!("warning: {msg}");
+}

@@ -1,0 +1,273 @@
+//! `keyceremony split`: a root key in, a ceremony record and one shard per
+//! custodian out, every one read back and checked before success is reported.
+
+use std::path::{Path, PathBuf};
+
+use rand_core::OsRng;
+use serde_json::json;
+
+use crate::atomic_file::OutputBatch;
+use crate::cli::SplitArgs;
+use crate::commands::{Context, Outcome};
+use crate::error::{Error, Result};
+use crate::inputs::read_bounded;
+use crate::record::{self, CeremonyId, CeremonyInfo, CeremonyRecord, CustodianEntry};
+use crate::secret::RootKey;
+use crate::shamir::{self, SplitParams};
+use crate::shard::ShardFile;
+use crate::spike;
+
+/// Largest key file read: 64 hex characters and a line ending fit many times over.
+const MAX_KEY_FILE_LEN: u64 = 1024;
+
+pub fn run(a: &SplitArgs, ctx: &Context) -> Result<Outcome> {
+    let params = SplitParams::new(a.threshold, a.shares)
+        .map_err(|e| Error::Usage(format!("--threshold/--shares: {e}")))?;
+    record::check_name(&a.label).map_err(|e| Error::Usage(format!("--label: {e}")))?;
+    if a.custodians.len() > params.shares() as usize {
+        return Err(Error::Usage(format!(
+            "{} custodian names given for {} shares",
+            a.custodians.len(),
+            params.shares()
+        )));
+    }
+    for name in &a.custodians {
+        record::check_name(name).map_err(|e| Error::Usage(format!("--custodian {name:?}: {e}")))?;
+    }
+
+    // --- token helper (issue 4): find every sealing key before touching the root key ---
+    let seal_targets = crate::commands::token::seal_targets(
+        a,
+        params.shares(),
+        ctx.inputs.test_tokens.as_deref(),
+    )?;
+    // --- end token helper ---
+
+    let key = obtain_key(a)?;
+    let (shares, commitments) = shamir::split(&key, params, OsRng);
+    let info = CeremonyInfo {
+        ceremony_id: CeremonyId::generate(),
+        label: a.label.clone(),
+        params,
+        fingerprint: commitments.fingerprint(),
+        commitments,
+        created: record::now_rfc3339(),
+    };
+    let custodian = |i: usize| a.custodians.get(i).cloned();
+    let shards: Vec<ShardFile> = shares
+        .into_iter()
+        .enumerate()
+        .map(|(i, share)| ShardFile {
+            info: info.clone(),
+            share,
+            custodian: custodian(i),
+        })
+        .collect();
+    let record = CeremonyRecord {
+        info: info.clone(),
+        custodians: (0..params.shares() as usize)
+            .map(|i| CustodianEntry {
+                id: i as u8 + 1,
+                name: custodian(i),
+            })
+            .collect(),
+    };
+
+    let mut batch = OutputBatch::in_dir(&a.out, a.force)?;
+    batch.add(&a.out.join("ceremony.json"), record.to_json().as_bytes())?;
+    let mut sealed = Vec::new(); // token helper: (share index, sealed bytes)
+    for (i, shard) in shards.iter().enumerate() {
+        match seal_targets.get(i) {
+            Some(target) => sealed.push((i, stage_sealed(shard, target, &a.out, &mut batch)?)),
+            None => stage_shard(shard, &a.out, &mut batch)?,
+        }
+    }
+    let written = batch.commit()?;
+
+    if let Err(e) = read_back(&a.out, &shards, &key, &sealed) {
+        for p in &written {
+            let _ = std::fs::remove_file(p);
+        }
+        return Err(e);
+    }
+
+    let files: Vec<String> = written.iter().map(|p| p.display().to_string()).collect();
+    let mut text = vec![
+        format!(
+            "split the key with fingerprint {} into {} shares, any {} recover it",
+            info.fingerprint,
+            params.shares(),
+            params.threshold()
+        ),
+        format!(
+            "ceremony {} \"{}\", created {}",
+            info.ceremony_id, info.label, info.created
+        ),
+    ];
+    text.extend(files.iter().map(|f| format!("wrote {f}")));
+    // --- token helper (issue 4) ---
+    for (i, _) in &sealed {
+        text.push(format!(
+            "share {} is sealed to {} (shard-{}.age; only that token, with its PIN and a touch, opens it)",
+            i + 1,
+            seal_targets[*i].label,
+            i + 1
+        ));
+    }
+    // --- end token helper ---
+    text.push("every shard was read back from disk and checked".into());
+    let json = json!({
+        "command": "split",
+        "ceremony_id": info.ceremony_id.to_string(),
+        "label": info.label,
+        "threshold": params.threshold(),
+        "shares": params.shares(),
+        "key_fingerprint": info.fingerprint.to_string(),
+        "commitments": info.commitments_hex(),
+        "created": info.created,
+        "files": files,
+        // token helper (issue 4)
+        "sealed": sealed.iter().map(|(i, _)| json!({
+            "share": i + 1,
+            "serial": seal_targets[*i].serial,
+            "recipient": seal_targets[*i].recipient.to_string(),
+            "test_token": seal_targets[*i].test_token,
+        })).collect::<Vec<_>>(),
+    });
+    Ok(Outcome::success(text, json))
+}
+
+fn obtain_key(a: &SplitArgs) -> Result<RootKey> {
+    if a.generate {
+        return Ok(RootKey::generate());
+    }
+    if let Some(path) = &a.key_file {
+        let bytes = read_bounded(path, MAX_KEY_FILE_LEN, "key file")?;
+        let text = std::str::from_utf8(&bytes)
+            .map_err(|_| Error::input(path, "not text; a key file holds 64 hex characters"))?;
+        return RootKey::from_hex(text).map_err(|e| Error::input(path, e));
+    }
+    let k = a
+        .spike_threshold
+        .ok_or_else(|| Error::Usage("--from-spike needs --spike-threshold K".into()))?;
+    let mut shards = Vec::with_capacity(a.from_spike.len());
+    for p in &a.from_spike {
+        shards.push((p.clone(), spike::read_file(p)?));
+    }
+    spike::assemble(&shards, k)
+}
+
+/// Stages the output for one share: its shard file.
+fn stage_shard(shard: &ShardFile, dir: &Path, batch: &mut OutputBatch) -> Result<()> {
+    let path = shard_path(dir, shard);
+    let text = shard.to_json();
+    // What goes to disk must read back as the same share before it is staged.
+    let again = ShardFile::parse(text.as_bytes()).map_err(|e| {
+        Error::Check(format!(
+            "internal check failed for share {}: {e}",
+            shard.share.id()
+        ))
+    })?;
+    if again.share != shard.share {
+        return Err(Error::Check(format!(
+            "internal check failed for share {}: it does not read back",
+            shard.share.id()
+        )));
+    }
+    batch.add(&path, text.as_bytes())
+}
+
+fn shard_path(dir: &Path, shard: &ShardFile) -> PathBuf {
+    dir.join(format!("shard-{}.json", shard.share.id()))
+}
+
+// --- token helper (issue 4): sealed shares ---
+fn sealed_path(dir: &Path, shard: &ShardFile) -> PathBuf {
+    dir.join(format!("shard-{}.age", shard.share.id()))
+}
+
+/// Stages `shard-<i>.age`: the shard file, checked, sealed to the target's key.
+fn stage_sealed(
+    shard: &ShardFile,
+    target: &crate::commands::token::SealTarget,
+    dir: &Path,
+    batch: &mut OutputBatch,
+) -> Result<Vec<u8>> {
+    let again = ShardFile::parse(shard.to_json().as_bytes()).map_err(|e| {
+        Error::Check(format!(
+            "internal check failed for share {}: {e}",
+            shard.share.id()
+        ))
+    })?;
+    if again.share != shard.share {
+        return Err(Error::Check(format!(
+            "internal check failed for share {}: it does not read back",
+            shard.share.id()
+        )));
+    }
+    let bytes = crate::seal::seal_shard(shard, &target.recipient)?;
+    let header = crate::seal::SealedHeader::parse(&bytes)
+        .map_err(|e| Error::Check(format!("internal check failed for sealed share: {e}")))?;
+    if header.tag != target.recipient.tag() {
+        return Err(Error::Check(
+            "internal check failed: the sealed share names another key".into(),
+        ));
+    }
+    batch.add(&sealed_path(dir, shard), &bytes)?;
+    Ok(bytes)
+}
+
+/// A sealed share cannot be opened without its token; check instead that
+/// the file on disk is byte for byte what was sealed, to the right key.
+fn read_back_sealed(path: &Path, written: &[u8]) -> Result<()> {
+    let bytes = read_bounded(path, crate::seal::MAX_SEALED_LEN as u64, "sealed share")?;
+    if bytes.as_slice() != written {
+        return Err(Error::input(
+            path,
+            "read-back after writing gave different bytes",
+        ));
+    }
+    Ok(())
+}
+// --- end token helper ---
+
+/// Reads every written shard back from disk, checks it alone, and checks
+/// that the set reconstructs exactly the key that was split.
+fn read_back(
+    dir: &Path,
+    shards: &[ShardFile],
+    key: &RootKey,
+    sealed: &[(usize, Vec<u8>)],
+) -> Result<()> {
+    let mut again = Vec::with_capacity(shards.len());
+    for (i, s) in shards.iter().enumerate() {
+        // token helper: sealed shares are checked as files; their share was checked before sealing
+        if let Some((_, bytes)) = sealed.iter().find(|(j, _)| *j == i) {
+            read_back_sealed(&sealed_path(dir, s), bytes)?;
+            again.push(s.share.clone());
+            continue;
+        }
+        let path = shard_path(dir, s);
+        let bytes = read_bounded(&path, crate::shard::MAX_JSON_LEN, "shard file")?;
+        let parsed = ShardFile::parse(&bytes)
+            .map_err(|e| Error::input(&path, format!("read-back after writing failed: {e}")))?;
+        if parsed.share != s.share || parsed.info.ceremony_id != s.info.ceremony_id {
+            return Err(Error::input(
+                &path,
+                "read-back after writing gave a different share",
+            ));
+        }
+        again.push(parsed.share);
+    }
+    let got = shamir::combine_checked(&again, &shards[0].info.commitments).map_err(|e| {
+        Error::Check(format!(
+            "the written shards do not reconstruct the key: {e}"
+        ))
+    })?;
+    if got != *key {
+        return Err(Error::Check(
+            "the written shards reconstruct a different key; nothing is usable".into(),
+        ));
+    }
+    Ok(())
+}
