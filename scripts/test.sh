@@ -10,5 +10,5 @@ echo "== format and lint"
 cargo fmt --all -- --check
 cargo clippy --locked --all-targets -- -D warnings
 
-echo "== tests"
-cargo test --locked
+echo "== tests (pcscd with the vpcd reader up, so the hardware-backend tests run against pivsim)"
+scripts/with-virtual-card.sh cargo test --locked

@@ -85,12 +85,18 @@ EOF
 fi
 
 # --- pcscd ----------------------------------------------------------------
-vpcd_listening() { ss -ltn 2>/dev/null | grep -q '127.0.0.1:35963\|0.0.0.0:35963\|\*:35963\|\[::\]:35963'; }
+# Is something listening on TCP 35963 (0x8C7B), the first vpcd slot? Read from
+# /proc so that no iproute2/net-tools is needed on a minimal machine.
+vpcd_listening() {
+    awk '$2 ~ /:8C7B$/ && $4 == "0A" { found = 1 } END { exit !found }' \
+        /proc/net/tcp /proc/net/tcp6 2>/dev/null
+}
+pcscd_running() { pidof pcscd >/dev/null 2>&1; }
 
 if vpcd_listening; then
     say "pcscd with the vpcd reader is already running; using it (and leaving it running)"
 else
-    if pgrep -x pcscd >/dev/null; then
+    if pcscd_running; then
         say "a pcscd is running without the vpcd reader (started before vsmartcard-vpcd was installed?); stop it and try again"
         exit 1
     fi
