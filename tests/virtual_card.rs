@@ -380,8 +380,10 @@ fn card_pulled_out_mid_operation_gives_an_error_not_a_result() {
     let mut yk = open(card.serial);
     yk.verify_pin(PIN).unwrap();
     let (answer, _) = card_ecdh(&mut yk, SlotId::KeyManagement, &public);
-    // Through vpcd the crate sees an empty answer (GenericError); with a real reader it is
-    // a PC/SC "card removed" error. Either way: an error, never a shared secret.
+    // vpcd turns a card that vanishes in the middle of a command into an empty answer
+    // (yubico-piv-tool shows "code 0" too), which the crate reports as GenericError; a real
+    // reader gives a PC/SC error (not transacted / card removed). Either way: an error,
+    // never a shared secret.
     let err = answer.expect_err("no shared secret from a card that was pulled out");
     assert!(
         matches!(err, Error::GenericError | Error::PcscError { .. }),
