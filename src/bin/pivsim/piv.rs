@@ -819,3 +819,149 @@ impl Applet for Piv {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use p256::elliptic_curve::sec1::ToEncodedPoint;
+
+    fn card() -> Piv {
+        let mut piv = Piv::new(
+            CardState::factory(4242, [5, 4, 3]),
+            Store::memory(),
+            Touch::Given,
+        );
+        let r = piv.process(&cmd(0xa4, 0x04, 0x00, AID_PIV));
+        assert_eq!(r.sw, sw::OK);
+        piv
+    }
+
+    fn cmd(ins: u8, p1: u8, p2: u8, data: &[u8]) -> Command {
+        Command {
+            cla: 0,
+            ins,
+            p1,
+            p2,
+            data: data.to_vec(),
+        }
+    }
+
+    fn pin_field(pin: &[u8]) -> Vec<u8> {
+        let mut f = vec![0xff; 8];
+        f[..pin.len()].copy_from_slice(pin);
+        f
+    }
+
+    fn authenticate(piv: &mut Piv) {
+        let cipher = tdes(&DEFAULT_MGM_KEY);
+        let r = piv.process(&cmd(0x87, ALG_3DES, SLOT_MGM, &[0x7c, 0x02, 0x80, 0x00]));
+        assert_eq!(r.sw, sw::OK);
+        let mut witness = GenericArray::clone_from_slice(&r.data[4..12]);
+        cipher.decrypt_block(&mut witness);
+        let challenge = [9u8; 8];
+        let body = [tlv(&[0x80], &witness), tlv(&[0x81], &challenge)].concat();
+        let r = piv.process(&cmd(0x87, ALG_3DES, SLOT_MGM, &tlv(&[0x7c], &body)));
+        assert_eq!(r.sw, sw::OK);
+        let mut expected = GenericArray::clone_from_slice(&challenge);
+        cipher.encrypt_block(&mut expected);
+        assert_eq!(
+            &r.data[4..12],
+            expected.as_slice(),
+            "the card proves it knows the key"
+        );
+    }
+
+    #[test]
+    fn wrong_pins_count_down_block_and_an_empty_verify_costs_nothing() {
+        let mut piv = card();
+        let verify =
+            |piv: &mut Piv, pin: &[u8]| piv.process(&cmd(0x20, 0, 0x80, &pin_field(pin))).sw;
+        assert_eq!(piv.process(&cmd(0x20, 0, 0x80, &[])).sw, 0x63c3);
+        assert_eq!(verify(&mut piv, b"000000"), 0x63c2);
+        assert_eq!(piv.process(&cmd(0x20, 0, 0x80, &[])).sw, 0x63c2);
+        assert_eq!(verify(&mut piv, b"000000"), 0x63c1);
+        assert_eq!(verify(&mut piv, b"000000"), 0x63c0);
+        assert_eq!(verify(&mut piv, b"123456"), sw::AUTH_BLOCKED);
+        // The PUK sets a new PIN and restores the counter.
+        let data = [pin_field(b"12345678"), pin_field(b"654321")].concat();
+        assert_eq!(piv.process(&cmd(0x2c, 0, 0x80, &data)).sw, sw::OK);
+        assert_eq!(verify(&mut piv, b"654321"), sw::OK);
+        assert_eq!(piv.process(&cmd(0x20, 0, 0x80, &[])).sw, sw::OK);
+        // Too short, or padding inside, is refused without spending a try.
+        assert_eq!(verify(&mut piv, b"123"), sw::WRONG_DATA);
+        assert_eq!(
+            piv.process(&cmd(
+                0x20,
+                0,
+                0x80,
+                &[0x31, 0xff, 0x31, 0x31, 0x31, 0x31, 0x31, 0x31]
+            ))
+            .sw,
+            sw::WRONG_DATA
+        );
+    }
+
+    #[test]
+    fn generate_needs_the_management_key_and_ecdh_needs_the_pin() {
+        let mut piv = card();
+        let gen = cmd(0x47, 0, 0x9d, &[0xac, 0x03, 0x80, 0x01, ALG_P256]);
+        assert_eq!(piv.process(&gen).sw, sw::SECURITY_STATUS);
+        authenticate(&mut piv);
+        let r = piv.process(&gen);
+        assert_eq!(r.sw, sw::OK);
+        assert_eq!(&r.data[..5], &[0x7f, 0x49, 0x43, 0x86, 0x41]);
+        let card_public = p256::PublicKey::from_sec1_bytes(&r.data[5..]).unwrap();
+
+        let ephemeral = p256::SecretKey::random(&mut OsRng);
+        let point = ephemeral.public_key().to_encoded_point(false);
+        let body = [tlv(&[0x82], &[]), tlv(&[0x85], point.as_bytes())].concat();
+        let ecdh = cmd(0x87, ALG_P256, 0x9d, &tlv(&[0x7c], &body));
+        assert_eq!(piv.process(&ecdh).sw, sw::SECURITY_STATUS);
+        assert_eq!(
+            piv.process(&cmd(0x20, 0, 0x80, &pin_field(b"123456"))).sw,
+            sw::OK
+        );
+        let r = piv.process(&ecdh);
+        assert_eq!(r.sw, sw::OK);
+        let expected =
+            p256::ecdh::diffie_hellman(ephemeral.to_nonzero_scalar(), card_public.as_affine());
+        assert_eq!(&r.data[..4], &[0x7c, 0x22, 0x82, 0x20]);
+        assert_eq!(&r.data[4..], expected.raw_secret_bytes().as_slice());
+
+        // An unplug forgets the PIN.
+        piv.power_cycle();
+        assert_eq!(
+            piv.process(&ecdh).sw,
+            sw::INS_NOT_SUPPORTED,
+            "PIV is not selected"
+        );
+        piv.process(&cmd(0xa4, 0x04, 0x00, AID_PIV));
+        assert_eq!(piv.process(&ecdh).sw, sw::SECURITY_STATUS);
+    }
+
+    #[test]
+    fn a_touch_that_never_comes_is_refused_after_the_wait() {
+        let mut piv = card();
+        piv.touch = Touch::Never(Duration::from_millis(50));
+        authenticate(&mut piv);
+        let gen = cmd(
+            0x47,
+            0,
+            0x82,
+            &[
+                0xac, 0x09, 0x80, 0x01, ALG_P256, 0xaa, 0x01, 0x01, 0xab, 0x01, 0x02,
+            ],
+        );
+        assert_eq!(piv.process(&gen).sw, sw::OK);
+        let ephemeral = p256::SecretKey::random(&mut OsRng).public_key();
+        let body = [
+            tlv(&[0x82], &[]),
+            tlv(&[0x85], ephemeral.to_encoded_point(false).as_bytes()),
+        ]
+        .concat();
+        let started = Instant::now();
+        let r = piv.process(&cmd(0x87, ALG_P256, 0x82, &tlv(&[0x7c], &body)));
+        assert_eq!(r.sw, sw::SECURITY_STATUS);
+        assert!(started.elapsed() >= Duration::from_millis(50));
+    }
+}
