@@ -96,10 +96,20 @@ pcscd_running() { pidof pcscd >/dev/null 2>&1; }
 if vpcd_listening; then
     say "pcscd with the vpcd reader is already running; using it (and leaving it running)"
 else
-    if pcscd_running; then
+    if pcscd_running && [[ -x /etc/init.d/pcscd ]]; then
+        # Typically started by the package's postinst before vpcd was unpacked.
+        say "a system pcscd is running without the vpcd reader; restarting it with /etc/init.d/pcscd"
+        /etc/init.d/pcscd restart >"$log_dir/pcscd-restart.log" 2>&1 || true
+        for _ in $(seq 50); do vpcd_listening && break; sleep 0.1; done
+    fi
+    if vpcd_listening; then
+        say "the system pcscd now serves the vpcd reader; using it (and leaving it running)"
+    elif pcscd_running; then
         say "a pcscd is running without the vpcd reader (started before vsmartcard-vpcd was installed?); stop it and try again"
         exit 1
     fi
+fi
+if ! vpcd_listening; then
     say "starting pcscd (log: $log_dir/pcscd.log)"
     /usr/sbin/pcscd --foreground >"$log_dir/pcscd.log" 2>&1 &
     started_pids+=($!)
