@@ -135,3 +135,69 @@ fn header_damage_is_told_apart() {
         SealError::StanzaCount(2)
     );
 }
+
+struct Counting {
+    asked: usize,
+    lines: Vec<String>,
+}
+
+impl Console for Counting {
+    fn say(&mut self, line: &str) {
+        self.lines.push(line.to_string());
+    }
+    fn read_secret(&mut self, _: &str) -> std::io::Result<Zeroizing<String>> {
+        self.asked += 1;
+        Ok(Zeroizing::new("123456".into()))
+    }
+    fn confirm(&mut self, _: &str) -> bool {
+        false
+    }
+}
+
+fn pin_prompts_for(policy: &str) -> (usize, Vec<String>) {
+    let (tmp, _) = token_copy();
+    let state = tmp.path().join("tokens/token-20260001.json");
+    let mut v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&state).unwrap()).unwrap();
+    v["slots"][0]["pin_policy"] = policy.into();
+    std::fs::write(&state, serde_json::to_string(&v).unwrap()).unwrap();
+    let recipient = keyceremony::seal::PivRecipient::parse(
+        &std::fs::read_to_string(common::testdata("sealed/recipient.txt")).unwrap(),
+    )
+    .unwrap();
+    let mut files = Vec::new();
+    for i in 1..=3 {
+        let json = std::fs::read(common::testdata(&format!("known-key/shard-{i}.json"))).unwrap();
+        files.push(keyceremony::seal::seal_bytes(&recipient, &json).unwrap());
+    }
+    let mut console = Counting {
+        asked: 0,
+        lines: Vec::new(),
+    };
+    {
+        let mut unsealer = Unsealer::new(
+            Box::new(SoftProvider::new(&tmp.path().join("tokens"))),
+            &mut console,
+            PinSource::default(),
+        );
+        for f in &files {
+            unsealer.unseal_shard(Path::new("s.age"), f).unwrap();
+        }
+    }
+    (console.asked, console.lines)
+}
+
+#[test]
+fn pin_is_asked_as_the_slot_policy_says() {
+    assert_eq!(pin_prompts_for("once").0, 1);
+    assert_eq!(pin_prompts_for("always").0, 3);
+    let (asked, lines) = pin_prompts_for("never");
+    assert_eq!(asked, 0);
+    // Touch policy "always": one prompt per share, each naming the test token.
+    let touches: Vec<&String> = lines
+        .iter()
+        .filter(|l| l.contains("touch your YubiKey now"))
+        .collect();
+    assert_eq!(touches.len(), 3);
+    assert!(touches.iter().all(|l| l.contains("TEST TOKEN 20260001")));
+}

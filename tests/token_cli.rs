@@ -550,3 +550,54 @@ fn damaged_test_token_state_is_reported_with_its_path() {
     assert!(r.stderr.contains("token-20260001.json"), "{}", r.stderr);
     assert!(r.stderr.contains("TEST TOKEN"), "{}", r.stderr);
 }
+
+#[test]
+fn one_wrong_pin_costs_one_try_per_run() {
+    let env = Env::new();
+    env.init("10000001");
+    let out = env.root.join("out");
+    let r = env.run(&[
+        "split",
+        "-t",
+        "2",
+        "-n",
+        "3",
+        "--generate",
+        "--out",
+        s(&out),
+        "--seal-to",
+        "10000001",
+        "--seal-to",
+        "10000001",
+        "--allow-same-token",
+    ]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let wrong = env.file("wrong", "654321\n");
+    let r = env.run(&[
+        "verify",
+        "--pin-file",
+        s(&wrong),
+        s(&out.join("shard-1.age")),
+        s(&out.join("shard-2.age")),
+    ]);
+    assert_eq!(r.code, 1);
+    assert!(r.stdout.contains("2 tries left"), "{}", r.stdout);
+    assert!(
+        r.stdout.contains("refused earlier in this run"),
+        "{}",
+        r.stdout
+    );
+    let r = env.run(&["--json", "token", "status", "--serial", "10000001"]);
+    let v: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    assert_eq!(v["pin_tries_left"], 2);
+    // With the right PIN, policy "once" asks once for both shares.
+    let r = env.run(&[
+        "assemble",
+        "--dry-run",
+        "--pin-file",
+        s(&env.pin),
+        s(&out.join("shard-1.age")),
+        s(&out.join("shard-2.age")),
+    ]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+}

@@ -170,7 +170,7 @@ pub struct TokenSummary {
 /// ceremony: what happened, and what to do next. Never holds a PIN or key.
 #[derive(Debug, thiserror::Error)]
 pub enum TokenError {
-    #[error("cannot talk to smart cards: {0}. Start the PC/SC service (Debian: apt-get install pcscd && systemctl start pcscd) and try again")]
+    #[error("cannot talk to smart cards: {0}. Start it (Debian: apt-get install pcscd && systemctl start pcscd) and try again")]
     NoService(String),
     #[error("no YubiKey is connected. Plug one in and try again")]
     NoTokens,

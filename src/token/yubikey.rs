@@ -43,7 +43,7 @@ fn map_error(token: Option<&str>, e: yubikey::Error) -> TokenError {
     match e {
         yubikey::Error::PcscError { inner: Some(pe) } => match pe {
             pcsc::Error::NoService | pcsc::Error::ServiceStopped => {
-                TokenError::NoService("the PC/SC service (pcscd) is not running".into())
+                TokenError::NoService("pcscd is not running (the PC/SC service)".into())
             }
             pcsc::Error::NoReadersAvailable => TokenError::NoTokens,
             pcsc::Error::RemovedCard
@@ -486,6 +486,67 @@ impl Token for RealToken {
             Ok(der) => Ok(Some(der.to_vec())),
             Err(yubikey::Error::NotSupported) => Ok(None),
             Err(e) => Err(self.err(e)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pcsc(e: pcsc::Error) -> yubikey::Error {
+        yubikey::Error::PcscError { inner: Some(e) }
+    }
+
+    #[test]
+    fn errors_map_to_what_a_custodian_can_act_on() {
+        let l = Some("YubiKey 123");
+        assert!(matches!(
+            map_error(l, pcsc(pcsc::Error::NoService)),
+            TokenError::NoService(_)
+        ));
+        assert!(matches!(
+            map_error(l, pcsc(pcsc::Error::RemovedCard)),
+            TokenError::Removed(t) if t == "YubiKey 123"
+        ));
+        assert!(matches!(
+            map_error(l, yubikey::Error::WrongPin { tries: 2 }),
+            TokenError::WrongPin { tries_left: 2, .. }
+        ));
+        assert!(matches!(
+            map_error(l, yubikey::Error::WrongPin { tries: 0 }),
+            TokenError::PinBlocked(_)
+        ));
+        assert!(matches!(
+            map_error(l, yubikey::Error::PinLocked),
+            TokenError::PinBlocked(_)
+        ));
+        let busy = map_error(l, pcsc(pcsc::Error::SharingViolation)).to_string();
+        assert!(busy.contains("scdaemon"), "{busy}");
+        let msg = TokenError::WrongPin {
+            token: "YubiKey 123".into(),
+            tries_left: 1,
+        }
+        .to_string();
+        assert!(msg.contains("1 try left"), "{msg}");
+    }
+
+    #[test]
+    fn policies_map_both_ways() {
+        assert_eq!(
+            pin_policy_from(yubikey::PinPolicy::Once),
+            Some(PinPolicy::Once)
+        );
+        assert_eq!(
+            pin_policy_from(yubikey::PinPolicy::Default),
+            Some(PinPolicy::Once)
+        );
+        assert_eq!(
+            touch_policy_from(yubikey::TouchPolicy::Cached),
+            Some(TouchPolicy::Cached)
+        );
+        for s in Slot::all() {
+            assert!(SlotId::try_from(s.id()).is_ok(), "slot {s}");
         }
     }
 }
