@@ -355,10 +355,18 @@ impl Token for RealToken {
 
     fn slot_keys(&mut self) -> Result<Vec<SlotKey>, TokenError> {
         let mut keys = Vec::new();
-        let metadata = self.has_metadata();
+        let mut metadata = self.has_metadata();
         for slot in Slot::all() {
             let key = if metadata {
-                self.key_from_metadata(slot)?
+                match self.key_from_metadata(slot) {
+                    // A card that claims 5.2.3+ but lacks GET METADATA:
+                    // fall back to certificates for this and later slots.
+                    Err(TokenError::NotSupported(_)) => {
+                        metadata = false;
+                        self.key_from_certificate(slot)?
+                    }
+                    other => other?,
+                }
             } else {
                 self.key_from_certificate(slot)?
             };
@@ -440,10 +448,11 @@ impl Token for RealToken {
         let point = peer.to_encoded_point(false);
         match key.touch_policy {
             Some(TouchPolicy::Never) => {}
-            Some(TouchPolicy::Always | TouchPolicy::Cached) => {
+            Some(TouchPolicy::Always) => {
                 console.say(&format!("{}: touch your YubiKey now", self.label()))
             }
-            None => console.say(&format!(
+            // Cached: only if the last touch is older than 15 s; unknown: old firmware.
+            Some(TouchPolicy::Cached) | None => console.say(&format!(
                 "{}: touch your YubiKey now if it blinks",
                 self.label()
             )),
