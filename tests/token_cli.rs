@@ -601,3 +601,36 @@ fn one_wrong_pin_costs_one_try_per_run() {
     ]);
     assert_eq!(r.code, 0, "{}", r.stderr);
 }
+
+#[test]
+fn blocked_token_is_refused_with_the_way_out() {
+    let env = Env::with_vector_token();
+    env.edit_state(VECTOR_SERIAL, |v| v["pin_tries_left"] = 0.into());
+    let r = env.run(&["verify", "--pin-file", s(&env.pin), &sealed_vector()]);
+    assert_eq!(r.code, 1);
+    let bad = r
+        .stdout
+        .lines()
+        .find(|l| l.starts_with("BAD"))
+        .unwrap_or("");
+    assert!(bad.contains("PIN of TEST TOKEN 20260001"), "{}", r.stdout);
+    assert!(bad.contains("is blocked"), "{bad}");
+    assert!(bad.contains("keyceremony token unblock"), "{bad}");
+    let r = env.run(&["token", "status", "--serial", VECTOR_SERIAL]);
+    assert!(
+        r.stdout.contains("PIN tries left: 0 (BLOCKED"),
+        "{}",
+        r.stdout
+    );
+    // init refuses too, before asking for anything.
+    let r = env.run(&[
+        "token",
+        "init",
+        "--serial",
+        VECTOR_SERIAL,
+        "--pin-file",
+        s(&env.pin),
+    ]);
+    assert_eq!(r.code, 1);
+    assert!(r.stderr.contains("is blocked"), "{}", r.stderr);
+}
