@@ -444,7 +444,8 @@ pub fn ensure_pin(
             return Err(token_error(TokenError::LastPinTry(label)));
         }
     }
-    let pin = pins.read_pin(console, &format!("PIN for {label} ({tries} tries left): "))?;
+    let left = if tries == 1 { "try" } else { "tries" };
+    let pin = pins.read_pin(console, &format!("PIN for {label} ({tries} {left} left): "))?;
     token.verify_pin(&pin).map_err(token_error)
 }
 
