@@ -223,7 +223,7 @@ impl RealToken {
         }
         self.yk.authenticate(MgmKey::default()).map_err(|_| TokenError::Device {
             token: self.label(),
-            detail: "keyceremony cannot authenticate with its PIV management key: it is neither the 3DES factory default nor PIN-protected (YubiKeys with firmware 5.7+ ship an AES key, which this build cannot use). Set a PIN-protected 3DES management key (ykman piv access change-management-key --algorithm TDES --protect) or create the key with age-plugin-yubikey, then run `keyceremony token status`".into(),
+            detail: "keyceremony cannot authenticate with its PIV management key: it is neither the 3DES factory default nor PIN-protected (YubiKeys with firmware 5.7+ ship an AES key, which this build cannot use). Set a PIN-protected 3DES management key (ykman piv access change-management-key --algorithm TDES --protect), then run `keyceremony token init` again".into(),
         })
     }
 
