@@ -301,7 +301,18 @@ impl Token for RealToken {
         // Reads the counter with an empty VERIFY, which costs no try but
         // re-selects the application, ending any PIN session.
         self.pin_verified = false;
-        self.yk.get_pin_retries().map_err(|e| self.err(e))
+        let n = self.yk.get_pin_retries().map_err(|e| self.err(e))?;
+        if n == 0 && self.has_metadata() {
+            // The crate reads "verified" as 0 tries; a blocked PIN is worth
+            // a second opinion from the PIN slot's metadata (firmware 5.3+).
+            let pin_slot = SlotId::try_from(0x80u8).expect("0x80 is the PIN");
+            if let Ok(md) = piv::metadata(&mut self.yk, pin_slot) {
+                if let Some(r) = md.retries {
+                    return Ok(r.remaining_count);
+                }
+            }
+        }
+        Ok(n)
     }
 
     fn puk_tries_left(&mut self) -> Result<Option<u8>, TokenError> {
