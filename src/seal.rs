@@ -523,6 +523,9 @@ pub struct Unsealer<'c> {
     console: &'c mut dyn Console,
     pins: PinSource,
     opened: Vec<(Box<dyn Token>, Vec<SlotKey>)>,
+    /// Tokens whose PIN was refused in this run: not tried again, so one
+    /// typo in a PIN file cannot burn a try per sealed share.
+    pin_refused: Vec<u32>,
 }
 
 impl<'c> Unsealer<'c> {
@@ -536,6 +539,7 @@ impl<'c> Unsealer<'c> {
             console,
             pins,
             opened: Vec::new(),
+            pin_refused: Vec::new(),
         }
     }
 
@@ -582,7 +586,19 @@ impl<'c> Unsealer<'c> {
             token.label(),
             key.slot
         ));
-        ensure_pin(token, key.pin_policy, &self.pins, self.console).map_err(on_file)?;
+        if self.pin_refused.contains(&token.serial()) {
+            return Err(Error::input(
+                path,
+                format!(
+                    "not opened: the PIN for {} was refused earlier in this run, and keyceremony does not spend another try on it. Check the PIN and run again",
+                    token.label()
+                ),
+            ));
+        }
+        if let Err(e) = ensure_pin(token, key.pin_policy, &self.pins, self.console) {
+            self.pin_refused.push(token.serial());
+            return Err(on_file(e));
+        }
         let shared = token
             .ecdh(&key, &header.epk, self.console)
             .map_err(|e| on_file(token_error(e)))?;

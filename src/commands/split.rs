@@ -104,11 +104,18 @@ pub fn run(a: &SplitArgs, ctx: &Context) -> Result<Outcome> {
             info.ceremony_id, info.label, info.created
         ),
     ];
-    text.extend(files.iter().map(|f| format!("wrote {f}")));
+    text.extend(files.iter().map(|f| {
+        // token helper: a sealed file names its token (TEST TOKEN in test mode)
+        let sealed_to = sealed.iter().find_map(|(i, _)| {
+            f.ends_with(&format!("shard-{}.age", i + 1))
+                .then(|| format!(" (sealed to {})", seal_targets[*i].label))
+        });
+        format!("wrote {f}{}", sealed_to.unwrap_or_default())
+    }));
     // --- token helper (issue 4) ---
     for (i, _) in &sealed {
         text.push(format!(
-            "share {} is sealed to {} (shard-{}.age; only that token, with its PIN and a touch, opens it)",
+            "share {} is sealed to {} (shard-{}.age: only that token opens it)",
             i + 1,
             seal_targets[*i].label,
             i + 1

@@ -170,7 +170,7 @@ pub struct TokenSummary {
 /// ceremony: what happened, and what to do next. Never holds a PIN or key.
 #[derive(Debug, thiserror::Error)]
 pub enum TokenError {
-    #[error("cannot talk to smart cards: {0}. Start the PC/SC service (Debian: apt-get install pcscd && systemctl start pcscd) and try again")]
+    #[error("cannot talk to smart cards: {0}. Start it (Debian: apt-get install pcscd && systemctl start pcscd) and try again")]
     NoService(String),
     #[error("no YubiKey is connected. Plug one in and try again")]
     NoTokens,
@@ -444,7 +444,8 @@ pub fn ensure_pin(
             return Err(token_error(TokenError::LastPinTry(label)));
         }
     }
-    let pin = pins.read_pin(console, &format!("PIN for {label} ({tries} tries left): "))?;
+    let left = if tries == 1 { "try" } else { "tries" };
+    let pin = pins.read_pin(console, &format!("PIN for {label} ({tries} {left} left): "))?;
     token.verify_pin(&pin).map_err(token_error)
 }
 

@@ -802,4 +802,35 @@ mod tests {
             Err(TokenError::Removed(_))
         ));
     }
+
+    #[test]
+    fn concurrent_users_lose_no_update() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut p = SoftProvider::new(dir.path());
+        let t = p.create(10000003).unwrap();
+        let path = t.state_path();
+        let mut v: serde_json::Value =
+            serde_json::from_str(&fs::read_to_string(&path).unwrap()).unwrap();
+        v["pin_max_tries"] = 50.into();
+        v["pin_tries_left"] = 50.into();
+        fs::write(&path, v.to_string()).unwrap();
+        let threads: Vec<_> = (0..20)
+            .map(|_| {
+                let d = dir.path().to_path_buf();
+                std::thread::spawn(move || {
+                    // Each thread opens its own handle, as another process would.
+                    let mut t = SoftProvider::new(&d).open_soft(10000003).unwrap();
+                    assert!(matches!(
+                        t.verify_pin(&pin("000000")),
+                        Err(TokenError::WrongPin { .. })
+                    ));
+                })
+            })
+            .collect();
+        for th in threads {
+            th.join().unwrap();
+        }
+        let mut t = SoftProvider::new(dir.path()).open_soft(10000003).unwrap();
+        assert_eq!(t.pin_tries_left().unwrap(), 30);
+    }
 }

@@ -43,7 +43,7 @@ fn map_error(token: Option<&str>, e: yubikey::Error) -> TokenError {
     match e {
         yubikey::Error::PcscError { inner: Some(pe) } => match pe {
             pcsc::Error::NoService | pcsc::Error::ServiceStopped => {
-                TokenError::NoService("the PC/SC service (pcscd) is not running".into())
+                TokenError::NoService("pcscd is not running (the PC/SC service)".into())
             }
             pcsc::Error::NoReadersAvailable => TokenError::NoTokens,
             pcsc::Error::RemovedCard
@@ -223,7 +223,7 @@ impl RealToken {
         }
         self.yk.authenticate(MgmKey::default()).map_err(|_| TokenError::Device {
             token: self.label(),
-            detail: "its PIV management key is neither the factory default nor PIN-protected, so keyceremony cannot create a key on it. Reset the PIV application (ykman piv reset, which erases its keys) or use another key".into(),
+            detail: "keyceremony cannot authenticate with its PIV management key: it is neither the 3DES factory default nor PIN-protected (YubiKeys with firmware 5.7+ ship an AES key, which this build cannot use). Set a PIN-protected 3DES management key (ykman piv access change-management-key --algorithm TDES --protect), then run `keyceremony token init` again".into(),
         })
     }
 
@@ -301,7 +301,18 @@ impl Token for RealToken {
         // Reads the counter with an empty VERIFY, which costs no try but
         // re-selects the application, ending any PIN session.
         self.pin_verified = false;
-        self.yk.get_pin_retries().map_err(|e| self.err(e))
+        let n = self.yk.get_pin_retries().map_err(|e| self.err(e))?;
+        if n == 0 && self.has_metadata() {
+            // The crate reads "verified" as 0 tries; a blocked PIN is worth
+            // a second opinion from the PIN slot's metadata (firmware 5.3+).
+            let pin_slot = SlotId::try_from(0x80u8).expect("0x80 is the PIN");
+            if let Ok(md) = piv::metadata(&mut self.yk, pin_slot) {
+                if let Some(r) = md.retries {
+                    return Ok(r.remaining_count);
+                }
+            }
+        }
+        Ok(n)
     }
 
     fn puk_tries_left(&mut self) -> Result<Option<u8>, TokenError> {
@@ -355,10 +366,18 @@ impl Token for RealToken {
 
     fn slot_keys(&mut self) -> Result<Vec<SlotKey>, TokenError> {
         let mut keys = Vec::new();
-        let metadata = self.has_metadata();
+        let mut metadata = self.has_metadata();
         for slot in Slot::all() {
             let key = if metadata {
-                self.key_from_metadata(slot)?
+                match self.key_from_metadata(slot) {
+                    // A card that claims 5.2.3+ but lacks GET METADATA:
+                    // fall back to certificates for this and later slots.
+                    Err(TokenError::NotSupported(_)) => {
+                        metadata = false;
+                        self.key_from_certificate(slot)?
+                    }
+                    other => other?,
+                }
             } else {
                 self.key_from_certificate(slot)?
             };
@@ -440,10 +459,11 @@ impl Token for RealToken {
         let point = peer.to_encoded_point(false);
         match key.touch_policy {
             Some(TouchPolicy::Never) => {}
-            Some(TouchPolicy::Always | TouchPolicy::Cached) => {
+            Some(TouchPolicy::Always) => {
                 console.say(&format!("{}: touch your YubiKey now", self.label()))
             }
-            None => console.say(&format!(
+            // Cached: only if the last touch is older than 15 s; unknown: old firmware.
+            Some(TouchPolicy::Cached) | None => console.say(&format!(
                 "{}: touch your YubiKey now if it blinks",
                 self.label()
             )),
@@ -486,6 +506,67 @@ impl Token for RealToken {
             Ok(der) => Ok(Some(der.to_vec())),
             Err(yubikey::Error::NotSupported) => Ok(None),
             Err(e) => Err(self.err(e)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pcsc(e: pcsc::Error) -> yubikey::Error {
+        yubikey::Error::PcscError { inner: Some(e) }
+    }
+
+    #[test]
+    fn errors_map_to_what_a_custodian_can_act_on() {
+        let l = Some("YubiKey 123");
+        assert!(matches!(
+            map_error(l, pcsc(pcsc::Error::NoService)),
+            TokenError::NoService(_)
+        ));
+        assert!(matches!(
+            map_error(l, pcsc(pcsc::Error::RemovedCard)),
+            TokenError::Removed(t) if t == "YubiKey 123"
+        ));
+        assert!(matches!(
+            map_error(l, yubikey::Error::WrongPin { tries: 2 }),
+            TokenError::WrongPin { tries_left: 2, .. }
+        ));
+        assert!(matches!(
+            map_error(l, yubikey::Error::WrongPin { tries: 0 }),
+            TokenError::PinBlocked(_)
+        ));
+        assert!(matches!(
+            map_error(l, yubikey::Error::PinLocked),
+            TokenError::PinBlocked(_)
+        ));
+        let busy = map_error(l, pcsc(pcsc::Error::SharingViolation)).to_string();
+        assert!(busy.contains("scdaemon"), "{busy}");
+        let msg = TokenError::WrongPin {
+            token: "YubiKey 123".into(),
+            tries_left: 1,
+        }
+        .to_string();
+        assert!(msg.contains("1 try left"), "{msg}");
+    }
+
+    #[test]
+    fn policies_map_both_ways() {
+        assert_eq!(
+            pin_policy_from(yubikey::PinPolicy::Once),
+            Some(PinPolicy::Once)
+        );
+        assert_eq!(
+            pin_policy_from(yubikey::PinPolicy::Default),
+            Some(PinPolicy::Once)
+        );
+        assert_eq!(
+            touch_policy_from(yubikey::TouchPolicy::Cached),
+            Some(TouchPolicy::Cached)
+        );
+        for s in Slot::all() {
+            assert!(SlotId::try_from(s.id()).is_ok(), "slot {s}");
         }
     }
 }
