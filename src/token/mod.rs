@@ -192,7 +192,7 @@ pub enum TokenError {
     PukBlocked(String),
     #[error("{0}")]
     PinFormat(String),
-    #[error("{0} was not touched in time. Run the command again and touch the key's contact when it blinks")]
+    #[error("touch was not given: {0} was not touched in time. Run the command again and touch the key's contact when it blinks")]
     TouchTimeout(String),
     #[error("{token} has no key in slot {slot}. Create one with: keyceremony token init --serial <serial>")]
     SlotEmpty { token: String, slot: Slot },

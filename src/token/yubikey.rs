@@ -145,6 +145,19 @@ impl TokenProvider for YubiKeyProvider {
     }
 }
 
+/// Whether a YubiKey with this serial answers on any reader right now.
+fn serial_present(serial: u32) -> bool {
+    let Ok(mut ctx) = yubikey::reader::Context::open() else {
+        return false;
+    };
+    let Ok(readers) = ctx.iter() else {
+        return false;
+    };
+    readers
+        .filter_map(|r| r.open().ok())
+        .any(|yk| yk.serial().0 == serial)
+}
+
 /// One connected YubiKey.
 pub struct RealToken {
     yk: YubiKey,
@@ -485,6 +498,14 @@ impl Token for RealToken {
             yubikey::Error::AuthenticationError => TokenError::PinRequired {
                 token: self.label(),
             },
+            // A card pulled out mid-command often answers with nothing at
+            // all, which the crate reports as a generic error: look again.
+            other @ (yubikey::Error::GenericError | yubikey::Error::PcscError { .. })
+                if !serial_present(self.serial) =>
+            {
+                let _ = other;
+                TokenError::Removed(self.label())
+            }
             other => self.err(other),
         })?;
         if key.pin_policy == Some(PinPolicy::Always) {
