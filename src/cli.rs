@@ -44,6 +44,10 @@ pub enum Command {
     #[command(subcommand)]
     Bundle(BundleCommand),
     // ---- end bundle ----
+    // --- token helper (issue 4) ---
+    /// YubiKeys (PIV, P-256) for sealed shares: list, status, init, recipient, unblock
+    Token(TokenArgs),
+    // --- end token helper ---
 }
 
 #[derive(Debug, Args)]
@@ -88,13 +92,32 @@ pub struct SplitArgs {
     /// Allow writing into a folder that is not empty, replacing files of the same name
     #[arg(long)]
     pub force: bool,
+
+    // --- token helper (issue 4): sealing shares to YubiKeys ---
+    /// Seal share i to the YubiKey with the i-th serial given (repeat, up to n times); written as shard-<i>.age instead of shard-<i>.json
+    #[arg(long = "seal-to", value_name = "SERIAL")]
+    pub seal_to: Vec<u32>,
+
+    /// Seal the next share (after those of --seal-to) to this age1yubikey1... recipient; needs no token present (repeat)
+    #[arg(long = "seal-to-recipient", value_name = "RECIPIENT")]
+    pub seal_to_recipient: Vec<String>,
+
+    /// Allow sealing more than one share to the same token (whoever holds it then holds several shares)
+    #[arg(long)]
+    pub allow_same_token: bool,
+    // --- end token helper ---
 }
 
 #[derive(Debug, Args)]
 pub struct VerifyArgs {
-    /// Shard files and the ceremony record (ceremony.json); several are also checked as a set
+    /// Shard files, sealed shares (.age) and the ceremony record (ceremony.json); several are also checked as a set
     #[arg(required = true, value_name = "PATH")]
     pub paths: Vec<PathBuf>,
+
+    // --- token helper (issue 4) ---
+    #[command(flatten)]
+    pub unseal: UnsealArgs,
+    // --- end token helper ---
 }
 
 #[derive(Debug, Args)]
@@ -140,6 +163,93 @@ pub struct AssembleArgs {
     /// Replace existing output files
     #[arg(long)]
     pub force: bool,
+
+    // --- token helper (issue 4) ---
+    #[command(flatten)]
+    pub unseal: UnsealArgs,
+    // --- end token helper ---
+}
+
+// ---------------------------------------------------------------------------
+// token helper (issue 4): `token` subcommand and unsealing options
+// ---------------------------------------------------------------------------
+
+/// How sealed shares (`.age`) are opened.
+#[derive(Debug, Args, Clone, Default)]
+pub struct UnsealArgs {
+    /// Read the YubiKey PIN for sealed shares from the first line of FILE instead of asking
+    #[arg(long, value_name = "FILE")]
+    pub pin_file: Option<PathBuf>,
+
+    /// Spend a token's last PIN try (a wrong PIN then blocks the token)
+    #[arg(long)]
+    pub last_pin_try: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct TokenArgs {
+    #[command(subcommand)]
+    pub command: TokenCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TokenCommand {
+    /// List connected YubiKeys (or the test tokens in --test-tokens DIR)
+    List,
+    /// Show serial, firmware, PIN and PUK tries left, and the keys in the slots keyceremony uses
+    Status {
+        #[arg(long, value_name = "SERIAL")]
+        serial: u32,
+    },
+    /// Create a P-256 key on the token for sealed shares (in test mode, create the test token first)
+    Init {
+        #[arg(long, value_name = "SERIAL")]
+        serial: u32,
+        /// Read the PIN from the first line of FILE instead of asking
+        #[arg(long, value_name = "FILE")]
+        pin_file: Option<PathBuf>,
+        /// Slot: a retired slot 82..95 (or R1..R20), or 9d; default: the first free retired slot
+        #[arg(long, value_name = "SLOT")]
+        slot: Option<String>,
+        /// When the token asks for the PIN: never, once (per session), always
+        #[arg(long, value_name = "POLICY", default_value = "once")]
+        pin_policy: String,
+        /// When the token wants a touch: never, always, cached (15 s)
+        #[arg(long, value_name = "POLICY", default_value = "always")]
+        touch_policy: String,
+    },
+    /// Print the age recipient (age1yubikey1...) of the token's key, for --seal-to-recipient
+    Recipient {
+        #[arg(long, value_name = "SERIAL")]
+        serial: u32,
+        /// Slot, when the token has keys in several
+        #[arg(long, value_name = "SLOT")]
+        slot: Option<String>,
+    },
+    /// Set a new PIN with the PUK, unblocking a blocked PIN
+    Unblock {
+        #[arg(long, value_name = "SERIAL")]
+        serial: u32,
+        /// Read the PUK from the first line of FILE instead of asking
+        #[arg(long, value_name = "FILE")]
+        puk_file: Option<PathBuf>,
+        /// Read the new PIN from the first line of FILE instead of asking
+        #[arg(long, value_name = "FILE")]
+        new_pin_file: Option<PathBuf>,
+    },
+    /// Write the slot's attestation certificate (DER), proving the key was made on a YubiKey
+    Attest {
+        #[arg(long, value_name = "SERIAL")]
+        serial: u32,
+        #[arg(long, value_name = "SLOT")]
+        slot: Option<String>,
+        /// Output file (DER)
+        #[arg(long, value_name = "FILE")]
+        out: PathBuf,
+        /// Replace FILE if it exists
+        #[arg(long)]
+        force: bool,
+    },
 }
 
 // ---- bundle (src/commands/bundle.rs) ----
@@ -216,8 +326,8 @@ pub struct BundleInspectArgs {
 
 /// The secret that opens a bundle.
 #[derive(Debug, Args)]
-#[command(group(ArgGroup::new("unseal").multiple(false).args(["identity", "passphrase_file"])))]
-pub struct UnsealArgs {
+#[command(group(ArgGroup::new("bundle_unseal").multiple(false).args(["identity", "passphrase_file"])))]
+pub struct BundleUnsealArgs {
     /// age identity file (AGE-SECRET-KEY-1...) for an age bundle
     #[arg(long, value_name = "FILE")]
     pub identity: Option<PathBuf>,
@@ -234,7 +344,7 @@ pub struct BundleVerifyArgs {
     pub file: PathBuf,
 
     #[command(flatten)]
-    pub unseal: UnsealArgs,
+    pub unseal: BundleUnsealArgs,
 }
 
 #[derive(Debug, Args)]
@@ -244,7 +354,7 @@ pub struct BundleOpenArgs {
     pub file: PathBuf,
 
     #[command(flatten)]
-    pub unseal: UnsealArgs,
+    pub unseal: BundleUnsealArgs,
 
     /// Folder to write the files into: created if missing; must be empty unless --force
     #[arg(long, value_name = "DIR")]

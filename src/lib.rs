@@ -11,9 +11,11 @@ pub mod error;
 pub mod inputs;
 pub mod record;
 pub mod recovery;
+pub mod seal;
 pub mod secret;
 pub mod shamir;
 pub mod shard;
 pub mod spike;
+pub mod token;
 
 pub use error::{Error, Result};

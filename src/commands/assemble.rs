@@ -32,7 +32,7 @@ pub fn run(a: &AssembleArgs, ctx: &Context) -> Result<Outcome> {
     }
     // ---- end bundle ----
 
-    let (items, failures) = inputs::load_all(&a.paths, &ctx.inputs);
+    let (items, failures) = inputs::load_all(&a.paths, &ctx.inputs.with_unseal(&a.unseal)); // token helper: PIN options
     let an = recovery::analyse(items, failures);
     if let Some(c) = &an.conflict {
         return Err(Error::Check(c.clone()));

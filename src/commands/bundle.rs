@@ -8,7 +8,7 @@ use serde_json::{json, Value};
 use crate::bundle::{
     self, BundleMeta, Contents, Include, Kind, Options, Passphrase, Sealing, Unsealing,
 };
-use crate::cli::{BundleCommand, SealArgs, UnsealArgs};
+use crate::cli::{BundleCommand, BundleUnsealArgs, SealArgs};
 use crate::commands::{warn, Context, Outcome};
 use crate::error::{Error, Result};
 use crate::record::CeremonyId;
@@ -143,7 +143,7 @@ fn prompt_new_passphrase() -> Result<Passphrase> {
     Ok(first)
 }
 
-fn unsealing_for(file: &Path, u: &UnsealArgs) -> Result<Unsealing> {
+fn unsealing_for(file: &Path, u: &BundleUnsealArgs) -> Result<Unsealing> {
     if let Some(id) = &u.identity {
         return Unsealing::identity_file(id);
     }

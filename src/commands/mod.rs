@@ -13,6 +13,7 @@ use crate::inputs::InputOptions;
 pub mod assemble;
 pub mod bundle;
 pub mod split;
+pub mod token; // token helper (issue 4)
 pub mod verify;
 
 /// Settings every command sees.
@@ -51,6 +52,7 @@ pub fn run(cli: Cli) -> i32 {
         json: cli.json,
         inputs: InputOptions {
             test_tokens: cli.test_tokens.clone(),
+            ..InputOptions::default()
         },
     };
     let result = match &cli.command {
@@ -58,6 +60,7 @@ pub fn run(cli: Cli) -> i32 {
         Command::Verify(a) => verify::run(a, &ctx),
         Command::Assemble(a) => assemble::run(a, &ctx),
         Command::Bundle(b) => bundle::run(b, &ctx),
+        Command::Token(a) => token::run(a, &ctx), // token helper (issue 4)
     };
     match result {
         Ok(outcome) => print_outcome(outcome, &ctx),

@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# The whole test suite. Installs what it needs first, so it runs on a fresh
+# Debian machine: `scripts/test.sh`. This is what CI runs (.ci/run).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+scripts/ensure-build-deps.sh
+
+echo "== format and lint"
+cargo fmt --all -- --check
+cargo clippy --locked --all-targets -- -D warnings
+
+echo "== tests (pcscd with the vpcd reader up, so the hardware-backend tests run against pivsim)"
+scripts/with-virtual-card.sh cargo test --locked
