@@ -43,7 +43,7 @@ impl Progress {
         ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr())
             .with_style(
                 ProgressStyle::with_template(
-                    "{msg:10} [{bar:40}] {bytes}/{total_bytes} {binary_bytes_per_sec} eta {eta}",
+                    "{msg} [{wide_bar}] {bytes}/{total_bytes} {binary_bytes_per_sec}",
                 )
                 .expect("static template")
                 .progress_chars("=> "),
