@@ -711,6 +711,25 @@ fn hostile_archive_entries_are_refused_before_anything_is_released() {
         fs::write(&nexus_file, seal_nexus(&tar, PASSPHRASE.as_bytes())).unwrap();
         let e = s.open_fails(&nexus_file, &s.pass_args());
         assert!(e.contains(expect), "{what} (nexus): {e}");
+
+        // Into a folder that already exists (empty): it stays empty.
+        let existing = s.dir.join("existing-empty");
+        fs::create_dir_all(&existing).unwrap();
+        let r = run([
+            "bundle",
+            "open",
+            p(&age_file),
+            "--identity",
+            p(&s.id_file),
+            "--out",
+            p(&existing),
+        ]);
+        assert_eq!(r.code, 1, "{what}");
+        assert!(
+            fs::read_dir(&existing).unwrap().next().is_none(),
+            "{what}: left {:?}",
+            files_below(&existing)
+        );
     }
 }
 
