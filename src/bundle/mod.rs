@@ -412,6 +412,13 @@ pub fn create(
     options: &Options,
 ) -> Result<Created> {
     check_name(&meta.label).map_err(|e| Error::Usage(format!("label: {e}")))?;
+    if includes.len() >= manifest::MAX_FILES {
+        return Err(Error::Usage(format!(
+            "{} files to include; a bundle holds at most {}",
+            includes.len(),
+            manifest::MAX_FILES - 1
+        )));
+    }
     let mut seen = std::collections::BTreeSet::new();
     for inc in includes {
         if !seen.insert(inc.name.as_str()) {
