@@ -5,6 +5,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 scripts/ensure-build-deps.sh
+scripts/ensure-bundle-interop.sh
+# interop peers (age CLI, the Python Nexus implementation) must be there: fail, never skip
+export KEYCEREMONY_REQUIRE_INTEROP=1
 
 echo "== format and lint"
 cargo fmt --all -- --check
