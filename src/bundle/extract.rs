@@ -8,7 +8,7 @@ use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 
 use super::content::Sink;
-use crate::atomic_file::{StagedFile, DIR_MODE};
+use crate::atomic_file::{self, StagedFile, DIR_MODE};
 use crate::error::{Error, Result};
 
 pub struct OutputFolder {
@@ -22,43 +22,13 @@ pub struct OutputFolder {
 
 impl OutputFolder {
     pub fn new(root: &Path, force: bool) -> Result<Self> {
-        let mut folder = OutputFolder {
+        Ok(OutputFolder {
             root: root.to_path_buf(),
             force,
-            created: Vec::new(),
+            created: atomic_file::prepare_output_dir(root, force)?,
             staged: Vec::new(),
             current: None,
-        };
-        match fs::read_dir(root) {
-            Ok(mut entries) => {
-                if entries.next().is_some() && !force {
-                    return Err(Error::input(
-                        root,
-                        "output folder is not empty; choose a new folder or pass --force",
-                    ));
-                }
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                // Create the missing ancestors one by one, so each can be removed.
-                let mut missing = Vec::new();
-                let mut p = root.to_path_buf();
-                while p.symlink_metadata().is_err() {
-                    missing.push(p.clone());
-                    if !p.pop() || p.as_os_str().is_empty() {
-                        break;
-                    }
-                }
-                for dir in missing.into_iter().rev() {
-                    fs::DirBuilder::new()
-                        .mode(DIR_MODE)
-                        .create(&dir)
-                        .map_err(|e| Error::io(&dir, "cannot create output folder", e))?;
-                    folder.created.push(dir);
-                }
-            }
-            Err(e) => return Err(Error::io(root, "cannot open output folder", e)),
-        }
-        Ok(folder)
+        })
     }
 
     fn ensure_dir(&mut self, rel: &str) -> Result<()> {
@@ -150,8 +120,6 @@ impl Drop for OutputFolder {
         // Staged temporaries delete themselves; then the folders we made, deepest first.
         self.current = None;
         self.staged.clear();
-        for dir in self.created.drain(..).rev() {
-            let _ = fs::remove_dir(&dir);
-        }
+        atomic_file::remove_created_dirs(&mut self.created);
     }
 }

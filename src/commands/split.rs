@@ -166,9 +166,14 @@ fn obtain_key(a: &SplitArgs) -> Result<RootKey> {
 
 /// Stages the output for one share: its shard file.
 fn stage_shard(shard: &ShardFile, dir: &Path, batch: &mut OutputBatch) -> Result<()> {
-    let path = shard_path(dir, shard);
+    let text = serialise_checked(shard)?;
+    batch.add(&shard_path(dir, shard), text.as_bytes())
+}
+
+/// The shard file's text, after checking it parses back as the same share:
+/// what goes to disk (or into a sealed file) must read back.
+fn serialise_checked(shard: &ShardFile) -> Result<zeroize::Zeroizing<String>> {
     let text = shard.to_json();
-    // What goes to disk must read back as the same share before it is staged.
     let again = ShardFile::parse(text.as_bytes()).map_err(|e| {
         Error::Check(format!(
             "internal check failed for share {}: {e}",
@@ -181,7 +186,7 @@ fn stage_shard(shard: &ShardFile, dir: &Path, batch: &mut OutputBatch) -> Result
             shard.share.id()
         )));
     }
-    batch.add(&path, text.as_bytes())
+    Ok(text)
 }
 
 fn shard_path(dir: &Path, shard: &ShardFile) -> PathBuf {
@@ -200,18 +205,7 @@ fn stage_sealed(
     dir: &Path,
     batch: &mut OutputBatch,
 ) -> Result<Vec<u8>> {
-    let again = ShardFile::parse(shard.to_json().as_bytes()).map_err(|e| {
-        Error::Check(format!(
-            "internal check failed for share {}: {e}",
-            shard.share.id()
-        ))
-    })?;
-    if again.share != shard.share {
-        return Err(Error::Check(format!(
-            "internal check failed for share {}: it does not read back",
-            shard.share.id()
-        )));
-    }
+    serialise_checked(shard)?;
     let bytes = crate::seal::seal_shard(shard, &target.recipient)?;
     let header = crate::seal::SealedHeader::parse(&bytes)
         .map_err(|e| Error::Check(format!("internal check failed for sealed share: {e}")))?;
