@@ -5,10 +5,13 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 scripts/ensure-build-deps.sh
+scripts/ensure-bundle-interop.sh
+# interop peers (age CLI, the Python Nexus implementation) must be there: fail, never skip
+export KEYCEREMONY_REQUIRE_INTEROP=1
 
 echo "== format and lint"
 cargo fmt --all -- --check
 cargo clippy --locked --all-targets -- -D warnings
 
-echo "== tests"
-cargo test --locked
+echo "== tests (pcscd with the vpcd reader up, so the hardware-backend tests run against pivsim)"
+scripts/with-virtual-card.sh cargo test --locked

@@ -102,39 +102,66 @@ pub fn write_file(path: &Path, bytes: &[u8], force: bool) -> Result<()> {
     staged.commit(force)
 }
 
+/// Makes `dir` ready to receive output: when missing, it is created (0700)
+/// together with any missing parents, and the folders created are returned,
+/// outermost first, so a failed run can remove them again; when present, it
+/// must be empty unless `force`.
+pub fn prepare_output_dir(dir: &Path, force: bool) -> Result<Vec<PathBuf>> {
+    match fs::read_dir(dir) {
+        Ok(mut entries) => {
+            if entries.next().is_some() && !force {
+                return Err(Error::input(
+                    dir,
+                    "output folder is not empty; choose a new folder or pass --force",
+                ));
+            }
+            Ok(Vec::new())
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let mut missing = Vec::new();
+            let mut p = dir.to_path_buf();
+            while p.symlink_metadata().is_err() {
+                missing.push(p.clone());
+                if !p.pop() || p.as_os_str().is_empty() {
+                    break;
+                }
+            }
+            let mut created = Vec::new();
+            for d in missing.into_iter().rev() {
+                if let Err(e) = fs::DirBuilder::new().mode(DIR_MODE).create(&d) {
+                    remove_created_dirs(&mut created);
+                    return Err(Error::io(&d, "cannot create output folder", e));
+                }
+                created.push(d);
+            }
+            Ok(created)
+        }
+        Err(e) => Err(Error::io(dir, "cannot open output folder", e)),
+    }
+}
+
+/// Removes folders made by [`prepare_output_dir`], innermost first, as far
+/// as they are empty.
+pub fn remove_created_dirs(created: &mut Vec<PathBuf>) {
+    for d in created.drain(..).rev() {
+        let _ = fs::remove_dir(&d);
+    }
+}
+
 /// Several files that land together: all are staged first, then renamed into
 /// place; if anything fails, the ones already renamed are removed again, and
 /// a folder this batch created is removed too.
 pub struct OutputBatch {
     staged: Vec<StagedFile>,
-    created_dir: Option<PathBuf>,
+    created_dirs: Vec<PathBuf>,
     force: bool,
 }
 
 impl OutputBatch {
-    /// Prepares `dir` as an output folder: created (0700) when missing;
-    /// refused when it holds anything, unless `force`.
+    /// Prepares `dir` as an output folder (see [`prepare_output_dir`]).
     pub fn in_dir(dir: &Path, force: bool) -> Result<Self> {
         let mut batch = OutputBatch::new(force);
-        match fs::read_dir(dir) {
-            Ok(mut entries) => {
-                if entries.next().is_some() && !force {
-                    return Err(Error::input(
-                        dir,
-                        "output folder is not empty; choose a new folder or pass --force",
-                    ));
-                }
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                fs::DirBuilder::new()
-                    .recursive(true)
-                    .mode(DIR_MODE)
-                    .create(dir)
-                    .map_err(|e| Error::io(dir, "cannot create output folder", e))?;
-                batch.created_dir = Some(dir.to_path_buf());
-            }
-            Err(e) => return Err(Error::io(dir, "cannot open output folder", e)),
-        }
+        batch.created_dirs = prepare_output_dir(dir, force)?;
         Ok(batch)
     }
 
@@ -142,7 +169,7 @@ impl OutputBatch {
     pub fn new(force: bool) -> Self {
         OutputBatch {
             staged: Vec::new(),
-            created_dir: None,
+            created_dirs: Vec::new(),
             force,
         }
     }
@@ -179,7 +206,7 @@ impl OutputBatch {
             }
             done.push(target);
         }
-        self.created_dir = None;
+        self.created_dirs.clear();
         Ok(done)
     }
 }
@@ -188,9 +215,7 @@ impl Drop for OutputBatch {
     fn drop(&mut self) {
         // Staged temporaries delete themselves; a folder we made goes too.
         self.staged.clear();
-        if let Some(dir) = self.created_dir.take() {
-            let _ = fs::remove_dir(&dir);
-        }
+        remove_created_dirs(&mut self.created_dirs);
     }
 }
 
@@ -224,6 +249,23 @@ mod tests {
             assert!(out.exists());
         }
         assert!(!out.exists());
+    }
+
+    #[test]
+    fn abandoned_batch_removes_every_folder_it_made() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("a/b/c");
+        {
+            let mut b = OutputBatch::in_dir(&out, false).unwrap();
+            b.add(&out.join("x"), b"1").unwrap();
+            let mode = fs::metadata(dir.path().join("a"))
+                .unwrap()
+                .permissions()
+                .mode()
+                & 0o777;
+            assert_eq!(mode, DIR_MODE);
+        }
+        assert!(!dir.path().join("a").exists());
     }
 
     #[test]

@@ -43,6 +43,15 @@ pub enum Command {
     /// Printed QR shards: read codes from scans and photos
     #[command(subcommand)]
     Qr(QrCommand),
+    // ---- bundle (src/commands/bundle.rs) ----
+    /// Encrypted bundles for the Nexus: create, inspect, verify, open
+    #[command(subcommand)]
+    Bundle(BundleCommand),
+    // ---- end bundle ----
+    // --- token helper (issue 4) ---
+    /// YubiKeys (PIV, P-256) for sealed shares: list, status, init, recipient, unblock
+    Token(TokenArgs),
+    // --- end token helper ---
 }
 
 #[derive(Debug, Args)]
@@ -91,17 +100,35 @@ pub struct SplitArgs {
     /// Also write shard-<i>.png, .svg and a printable sheet .html per share (each scanned back before success)
     #[arg(long)]
     pub qr: bool,
+    // --- token helper (issue 4): sealing shares to YubiKeys ---
+    /// Seal share i to the YubiKey with the i-th serial given (repeat, up to n times); written as shard-<i>.age instead of shard-<i>.json
+    #[arg(long = "seal-to", value_name = "SERIAL")]
+    pub seal_to: Vec<u32>,
+
+    /// Seal the next share (after those of --seal-to) to this age1yubikey1... recipient; needs no token present (repeat)
+    #[arg(long = "seal-to-recipient", value_name = "RECIPIENT")]
+    pub seal_to_recipient: Vec<String>,
+
+    /// Allow sealing more than one share to the same token (whoever holds it then holds several shares)
+    #[arg(long)]
+    pub allow_same_token: bool,
+    // --- end token helper ---
 }
 
 #[derive(Debug, Args)]
 pub struct VerifyArgs {
-    /// Shard files and the ceremony record (ceremony.json); several are also checked as a set
+    /// Shard files, sealed shares (.age) and the ceremony record (ceremony.json); several are also checked as a set
     #[arg(required = true, value_name = "PATH")]
     pub paths: Vec<PathBuf>,
+
+    // --- token helper (issue 4) ---
+    #[command(flatten)]
+    pub unseal: UnsealArgs,
+    // --- end token helper ---
 }
 
 #[derive(Debug, Args)]
-#[command(group(ArgGroup::new("output").required(true).multiple(false).args(["reveal", "key_out", "spike_out", "dry_run"])))]
+#[command(group(ArgGroup::new("output").required(true).multiple(false).args(["reveal", "key_out", "spike_out", "dry_run", "bundle_out"])))]
 pub struct AssembleArgs {
     /// Shard files (and optionally ceremony.json); at least t good shards of one ceremony
     #[arg(required_unless_present = "typed", value_name = "PATH")]
@@ -135,9 +162,23 @@ pub struct AssembleArgs {
     #[arg(long)]
     pub dry_run: bool,
 
+    // ---- bundle (src/commands/bundle.rs) ----
+    /// Seal the key into an encrypted bundle FILE for the Nexus (or a folder:
+    /// default name); with --recipient/--recipients-file or --nexus-backup
+    #[arg(long, value_name = "FILE")]
+    pub bundle_out: Option<PathBuf>,
+
+    #[command(flatten)]
+    pub seal: SealArgs,
+    // ---- end bundle ----
     /// Replace existing output files
     #[arg(long)]
     pub force: bool,
+
+    // --- token helper (issue 4) ---
+    #[command(flatten)]
+    pub unseal: UnsealArgs,
+    // --- end token helper ---
 }
 
 // --- qr helper: `keyceremony qr ...` ---
@@ -158,3 +199,198 @@ pub struct QrDecodeArgs {
     #[arg(long)]
     pub raw: bool,
 }
+// ---------------------------------------------------------------------------
+// token helper (issue 4): `token` subcommand and unsealing options
+// ---------------------------------------------------------------------------
+
+/// How sealed shares (`.age`) are opened.
+#[derive(Debug, Args, Clone, Default)]
+pub struct UnsealArgs {
+    /// Read the YubiKey PIN for sealed shares from the first line of FILE instead of asking
+    #[arg(long, value_name = "FILE")]
+    pub pin_file: Option<PathBuf>,
+
+    /// Spend a token's last PIN try (a wrong PIN then blocks the token)
+    #[arg(long)]
+    pub last_pin_try: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct TokenArgs {
+    #[command(subcommand)]
+    pub command: TokenCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TokenCommand {
+    /// List connected YubiKeys (or the test tokens in --test-tokens DIR)
+    List,
+    /// Show serial, firmware, PIN and PUK tries left, and the keys in the slots keyceremony uses
+    Status {
+        #[arg(long, value_name = "SERIAL")]
+        serial: u32,
+    },
+    /// Create a P-256 key on the token for sealed shares (in test mode, create the test token first)
+    Init {
+        #[arg(long, value_name = "SERIAL")]
+        serial: u32,
+        /// Read the PIN from the first line of FILE instead of asking
+        #[arg(long, value_name = "FILE")]
+        pin_file: Option<PathBuf>,
+        /// Slot: a retired slot 82..95 (or R1..R20), or 9d; default: the first free retired slot
+        #[arg(long, value_name = "SLOT")]
+        slot: Option<String>,
+        /// When the token asks for the PIN: never, once (per session), always
+        #[arg(long, value_name = "POLICY", default_value = "once")]
+        pin_policy: String,
+        /// When the token wants a touch: never, always, cached (15 s)
+        #[arg(long, value_name = "POLICY", default_value = "always")]
+        touch_policy: String,
+    },
+    /// Print the age recipient (age1yubikey1...) of the token's key, for --seal-to-recipient
+    Recipient {
+        #[arg(long, value_name = "SERIAL")]
+        serial: u32,
+        /// Slot, when the token has keys in several
+        #[arg(long, value_name = "SLOT")]
+        slot: Option<String>,
+    },
+    /// Set a new PIN with the PUK, unblocking a blocked PIN
+    Unblock {
+        #[arg(long, value_name = "SERIAL")]
+        serial: u32,
+        /// Read the PUK from the first line of FILE instead of asking
+        #[arg(long, value_name = "FILE")]
+        puk_file: Option<PathBuf>,
+        /// Read the new PIN from the first line of FILE instead of asking
+        #[arg(long, value_name = "FILE")]
+        new_pin_file: Option<PathBuf>,
+    },
+    /// Write the slot's attestation certificate (DER), proving the key was made on a YubiKey
+    Attest {
+        #[arg(long, value_name = "SERIAL")]
+        serial: u32,
+        #[arg(long, value_name = "SLOT")]
+        slot: Option<String>,
+        /// Output file (DER)
+        #[arg(long, value_name = "FILE")]
+        out: PathBuf,
+        /// Replace FILE if it exists
+        #[arg(long)]
+        force: bool,
+    },
+}
+
+// ---- bundle (src/commands/bundle.rs) ----
+
+#[derive(Debug, Subcommand)]
+pub enum BundleCommand {
+    /// Seal a root key (and optional files) into a bundle for the Nexus
+    Create(BundleCreateArgs),
+    /// Show a bundle's kind, size, recipients or KDF parameters (no secret needed)
+    Inspect(BundleInspectArgs),
+    /// Decrypt fully and check tag, manifest hashes and key fingerprint; writes nothing
+    Verify(BundleVerifyArgs),
+    /// Check everything, then write the files into a folder (0600, all or nothing)
+    Open(BundleOpenArgs),
+}
+
+/// How to seal: to age recipients, or as a Nexus backup under a passphrase.
+#[derive(Debug, Args, Default)]
+pub struct SealArgs {
+    /// age X25519 recipient (age1...) to seal to; repeat for several
+    #[arg(long = "recipient", value_name = "AGE1...")]
+    pub recipients: Vec<String>,
+
+    /// File of age recipients, one per line (# comments)
+    #[arg(long, value_name = "FILE")]
+    pub recipients_file: Option<PathBuf>,
+
+    /// Write the Nexus backup format (AES-256-GCM, Argon2id passphrase) instead of age
+    #[arg(long)]
+    pub nexus_backup: bool,
+
+    /// Passphrase for --nexus-backup: the file's contents minus one trailing newline
+    /// (without it, asked twice on the terminal)
+    #[arg(long, value_name = "FILE")]
+    pub passphrase_file: Option<PathBuf>,
+
+    /// Also carry this file, or every file below this folder, under its relative name
+    #[arg(long = "include", value_name = "PATH")]
+    pub includes: Vec<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct BundleCreateArgs {
+    /// The root key: 64 hex characters, optionally one newline
+    #[arg(long, value_name = "FILE")]
+    pub key_file: PathBuf,
+
+    /// Bundle file to write, or an existing folder (default name inside)
+    #[arg(long, value_name = "FILE")]
+    pub out: PathBuf,
+
+    #[command(flatten)]
+    pub seal: SealArgs,
+
+    /// Label recorded in the manifest
+    #[arg(long, default_value = "root key")]
+    pub label: String,
+
+    /// Ceremony id recorded in the manifest (KC-XXXX-XXXX-XXXX)
+    #[arg(long, value_name = "ID")]
+    pub ceremony_id: Option<String>,
+
+    /// Replace an existing file
+    #[arg(long)]
+    pub force: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct BundleInspectArgs {
+    /// The bundle
+    #[arg(value_name = "FILE")]
+    pub file: PathBuf,
+}
+
+/// The secret that opens a bundle.
+#[derive(Debug, Args)]
+#[command(group(ArgGroup::new("bundle_unseal").multiple(false).args(["identity", "passphrase_file"])))]
+pub struct BundleUnsealArgs {
+    /// age identity file (AGE-SECRET-KEY-1...) for an age bundle
+    #[arg(long, value_name = "FILE")]
+    pub identity: Option<PathBuf>,
+
+    /// Passphrase file for a Nexus backup (without it, asked on the terminal)
+    #[arg(long, value_name = "FILE")]
+    pub passphrase_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct BundleVerifyArgs {
+    /// The bundle
+    #[arg(value_name = "FILE")]
+    pub file: PathBuf,
+
+    #[command(flatten)]
+    pub unseal: BundleUnsealArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct BundleOpenArgs {
+    /// The bundle
+    #[arg(value_name = "FILE")]
+    pub file: PathBuf,
+
+    #[command(flatten)]
+    pub unseal: BundleUnsealArgs,
+
+    /// Folder to write the files into: created if missing; must be empty unless --force
+    #[arg(long, value_name = "DIR")]
+    pub out: PathBuf,
+
+    /// Write into a non-empty folder, replacing files of the same name
+    #[arg(long)]
+    pub force: bool,
+}
+// ---- end bundle ----

@@ -18,6 +18,12 @@ use crate::shard::{self, JsonDocument, ShardFile};
 pub struct InputOptions {
     /// Software test tokens instead of hardware (test mode).
     pub test_tokens: Option<PathBuf>,
+    // --- token helper: unsealing options (issue 4) ---
+    /// `--pin-file F`: the token PIN for sealed shares; None asks on the terminal.
+    pub pin_file: Option<PathBuf>,
+    /// `--last-pin-try`: allow spending a token's last PIN try.
+    pub last_pin_try: bool,
+    // --- end token helper ---
 }
 
 /// What one input turned out to be.
@@ -109,7 +115,39 @@ pub fn read_bounded(path: &Path, limit: u64, what: &str) -> Result<Zeroizing<Vec
 
 /// Reads one input path into the shards (or record) it holds.
 pub fn load_path(path: &Path, opts: &InputOptions) -> Result<Vec<Loaded>> {
-    let _ = opts;
+    let mut console = crate::token::TerminalConsole;
+    let mut unsealer = unsealer_for(opts, &mut console);
+    load_path_with(path, &mut unsealer)
+}
+
+// --- token helper: unsealing options from the command line ---
+impl InputOptions {
+    pub fn with_unseal(&self, a: &crate::cli::UnsealArgs) -> InputOptions {
+        InputOptions {
+            pin_file: a.pin_file.clone(),
+            last_pin_try: a.last_pin_try,
+            ..self.clone()
+        }
+    }
+}
+
+// --- token helper: one unsealer per run keeps each token's PIN session ---
+fn unsealer_for<'c>(
+    opts: &InputOptions,
+    console: &'c mut dyn crate::token::Console,
+) -> crate::seal::Unsealer<'c> {
+    crate::seal::Unsealer::new(
+        crate::token::provider(opts.test_tokens.as_deref()),
+        console,
+        crate::token::PinSource {
+            pin_file: opts.pin_file.clone(),
+            last_pin_try: opts.last_pin_try,
+        },
+    )
+}
+// --- end token helper ---
+
+fn load_path_with(path: &Path, unsealer: &mut crate::seal::Unsealer<'_>) -> Result<Vec<Loaded>> {
     let head = read_head(path)?;
     let source = path.display().to_string();
     match sniff(&head) {
@@ -138,10 +176,16 @@ pub fn load_path(path: &Path, opts: &InputOptions) -> Result<Vec<Loaded>> {
                 })
                 .collect())
         }
-        Kind::Sealed => Err(Error::input(
-            path,
-            "is an age-encrypted file; opening sealed shares is not supported by this build",
-        )),
+        // --- token helper: sealed shares (issue 4) ---
+        Kind::Sealed => {
+            let bytes = read_bounded(path, crate::seal::MAX_SEALED_LEN as u64, "sealed share")?;
+            let (shard, token) = unsealer.unseal_shard(path, &bytes)?;
+            Ok(vec![Loaded {
+                source: format!("{source} (sealed to {token})"),
+                item: Item::Shard(Box::new(shard)),
+            }])
+        }
+        // --- end token helper ---
         Kind::Spike => Err(Error::input(
             path,
             "is a SPIKE recovery shard, not a keyceremony shard; re-split it with \
@@ -160,8 +204,10 @@ pub fn load_path(path: &Path, opts: &InputOptions) -> Result<Vec<Loaded>> {
 pub fn load_all(paths: &[PathBuf], opts: &InputOptions) -> (Vec<Loaded>, Vec<Rejected>) {
     let mut items = Vec::new();
     let mut failures = Vec::new();
+    let mut console = crate::token::TerminalConsole;
+    let mut unsealer = unsealer_for(opts, &mut console);
     for p in paths {
-        match load_path(p, opts) {
+        match load_path_with(p, &mut unsealer) {
             Ok(mut got) => items.append(&mut got),
             Err(e) => failures.push(Rejected {
                 source: p.display().to_string(),

@@ -4,6 +4,7 @@
 //! and calls [`commands::run`].
 
 pub mod atomic_file;
+pub mod bundle;
 pub mod cli;
 pub mod commands;
 pub mod error;
@@ -11,9 +12,11 @@ pub mod inputs;
 pub mod qr;
 pub mod record;
 pub mod recovery;
+pub mod seal;
 pub mod secret;
 pub mod shamir;
 pub mod shard;
 pub mod spike;
+pub mod token;
 
 pub use error::{Error, Result};

@@ -11,8 +11,10 @@ use crate::error::{Error, EXIT_FAILURE, EXIT_OK};
 use crate::inputs::InputOptions;
 
 pub mod assemble;
+pub mod bundle;
 pub mod qr;
 pub mod split;
+pub mod token; // token helper (issue 4)
 pub mod verify;
 
 /// Settings every command sees.
@@ -51,6 +53,7 @@ pub fn run(cli: Cli) -> i32 {
         json: cli.json,
         inputs: InputOptions {
             test_tokens: cli.test_tokens.clone(),
+            ..InputOptions::default()
         },
     };
     let result = match &cli.command {
@@ -58,6 +61,8 @@ pub fn run(cli: Cli) -> i32 {
         Command::Verify(a) => verify::run(a, &ctx),
         Command::Assemble(a) => assemble::run(a, &ctx),
         Command::Qr(crate::cli::QrCommand::Decode(a)) => qr::decode(a, &ctx),
+        Command::Bundle(b) => bundle::run(b, &ctx),
+        Command::Token(a) => token::run(a, &ctx), // token helper (issue 4)
     };
     match result {
         Ok(outcome) => print_outcome(outcome, &ctx),

@@ -20,7 +20,7 @@ use crate::spike;
 /// Largest key file read: 64 hex characters and a line ending fit many times over.
 const MAX_KEY_FILE_LEN: u64 = 1024;
 
-pub fn run(a: &SplitArgs, _ctx: &Context) -> Result<Outcome> {
+pub fn run(a: &SplitArgs, ctx: &Context) -> Result<Outcome> {
     let params = SplitParams::new(a.threshold, a.shares)
         .map_err(|e| Error::Usage(format!("--threshold/--shares: {e}")))?;
     record::check_name(&a.label).map_err(|e| Error::Usage(format!("--label: {e}")))?;
@@ -34,6 +34,14 @@ pub fn run(a: &SplitArgs, _ctx: &Context) -> Result<Outcome> {
     for name in &a.custodians {
         record::check_name(name).map_err(|e| Error::Usage(format!("--custodian {name:?}: {e}")))?;
     }
+
+    // --- token helper (issue 4): find every sealing key before touching the root key ---
+    let seal_targets = crate::commands::token::seal_targets(
+        a,
+        params.shares(),
+        ctx.inputs.test_tokens.as_deref(),
+    )?;
+    // --- end token helper ---
 
     let key = obtain_key(a)?;
     let (shares, commitments) = shamir::split(&key, params, OsRng);
@@ -67,16 +75,23 @@ pub fn run(a: &SplitArgs, _ctx: &Context) -> Result<Outcome> {
 
     let mut batch = OutputBatch::in_dir(&a.out, a.force)?;
     batch.add(&a.out.join("ceremony.json"), record.to_json().as_bytes())?;
-    for shard in &shards {
-        stage_shard(shard, &a.out, &mut batch)?;
-        // --- qr helper: PNG, SVG and sheet, each image scanned back first ---
-        if a.qr {
-            crate::qr::write_qr_outputs(shard, &a.out, &mut batch)?;
+    let mut sealed = Vec::new(); // token helper: (share index, sealed bytes)
+    for (i, shard) in shards.iter().enumerate() {
+        match seal_targets.get(i) {
+            Some(target) => sealed.push((i, stage_sealed(shard, target, &a.out, &mut batch)?)),
+            None => {
+                stage_shard(shard, &a.out, &mut batch)?;
+                // --- qr helper: PNG, SVG and sheet, each image scanned back first
+                // (only for shares not sealed to a token: a sheet is the share in the clear) ---
+                if a.qr {
+                    crate::qr::write_qr_outputs(shard, &a.out, &mut batch)?;
+                }
+            }
         }
     }
     let written = batch.commit()?;
 
-    if let Err(e) = read_back(&a.out, &shards, &key) {
+    if let Err(e) = read_back(&a.out, &shards, &key, &sealed) {
         for p in &written {
             let _ = std::fs::remove_file(p);
         }
@@ -96,7 +111,24 @@ pub fn run(a: &SplitArgs, _ctx: &Context) -> Result<Outcome> {
             info.ceremony_id, info.label, info.created
         ),
     ];
-    text.extend(files.iter().map(|f| format!("wrote {f}")));
+    text.extend(files.iter().map(|f| {
+        // token helper: a sealed file names its token (TEST TOKEN in test mode)
+        let sealed_to = sealed.iter().find_map(|(i, _)| {
+            f.ends_with(&format!("shard-{}.age", i + 1))
+                .then(|| format!(" (sealed to {})", seal_targets[*i].label))
+        });
+        format!("wrote {f}{}", sealed_to.unwrap_or_default())
+    }));
+    // --- token helper (issue 4) ---
+    for (i, _) in &sealed {
+        text.push(format!(
+            "share {} is sealed to {} (shard-{}.age: only that token opens it)",
+            i + 1,
+            seal_targets[*i].label,
+            i + 1
+        ));
+    }
+    // --- end token helper ---
     text.push("every shard was read back from disk and checked".into());
     if a.qr {
         text.push(format!(
@@ -116,6 +148,13 @@ pub fn run(a: &SplitArgs, _ctx: &Context) -> Result<Outcome> {
         "commitments": info.commitments_hex(),
         "created": info.created,
         "files": files,
+        // token helper (issue 4)
+        "sealed": sealed.iter().map(|(i, _)| json!({
+            "share": i + 1,
+            "serial": seal_targets[*i].serial,
+            "recipient": seal_targets[*i].recipient.to_string(),
+            "test_token": seal_targets[*i].test_token,
+        })).collect::<Vec<_>>(),
     });
     Ok(Outcome::success(text, json))
 }
@@ -142,9 +181,14 @@ fn obtain_key(a: &SplitArgs) -> Result<RootKey> {
 
 /// Stages the output for one share: its shard file.
 fn stage_shard(shard: &ShardFile, dir: &Path, batch: &mut OutputBatch) -> Result<()> {
-    let path = shard_path(dir, shard);
+    let text = serialise_checked(shard)?;
+    batch.add(&shard_path(dir, shard), text.as_bytes())
+}
+
+/// The shard file's text, after checking it parses back as the same share:
+/// what goes to disk (or into a sealed file) must read back.
+fn serialise_checked(shard: &ShardFile) -> Result<zeroize::Zeroizing<String>> {
     let text = shard.to_json();
-    // What goes to disk must read back as the same share before it is staged.
     let again = ShardFile::parse(text.as_bytes()).map_err(|e| {
         Error::Check(format!(
             "internal check failed for share {}: {e}",
@@ -157,18 +201,68 @@ fn stage_shard(shard: &ShardFile, dir: &Path, batch: &mut OutputBatch) -> Result
             shard.share.id()
         )));
     }
-    batch.add(&path, text.as_bytes())
+    Ok(text)
 }
 
 fn shard_path(dir: &Path, shard: &ShardFile) -> PathBuf {
     dir.join(format!("shard-{}.json", shard.share.id()))
 }
 
+// --- token helper (issue 4): sealed shares ---
+fn sealed_path(dir: &Path, shard: &ShardFile) -> PathBuf {
+    dir.join(format!("shard-{}.age", shard.share.id()))
+}
+
+/// Stages `shard-<i>.age`: the shard file, checked, sealed to the target's key.
+fn stage_sealed(
+    shard: &ShardFile,
+    target: &crate::commands::token::SealTarget,
+    dir: &Path,
+    batch: &mut OutputBatch,
+) -> Result<Vec<u8>> {
+    serialise_checked(shard)?;
+    let bytes = crate::seal::seal_shard(shard, &target.recipient)?;
+    let header = crate::seal::SealedHeader::parse(&bytes)
+        .map_err(|e| Error::Check(format!("internal check failed for sealed share: {e}")))?;
+    if header.tag != target.recipient.tag() {
+        return Err(Error::Check(
+            "internal check failed: the sealed share names another key".into(),
+        ));
+    }
+    batch.add(&sealed_path(dir, shard), &bytes)?;
+    Ok(bytes)
+}
+
+/// A sealed share cannot be opened without its token; check instead that
+/// the file on disk is byte for byte what was sealed, to the right key.
+fn read_back_sealed(path: &Path, written: &[u8]) -> Result<()> {
+    let bytes = read_bounded(path, crate::seal::MAX_SEALED_LEN as u64, "sealed share")?;
+    if bytes.as_slice() != written {
+        return Err(Error::input(
+            path,
+            "read-back after writing gave different bytes",
+        ));
+    }
+    Ok(())
+}
+// --- end token helper ---
+
 /// Reads every written shard back from disk, checks it alone, and checks
 /// that the set reconstructs exactly the key that was split.
-fn read_back(dir: &Path, shards: &[ShardFile], key: &RootKey) -> Result<()> {
+fn read_back(
+    dir: &Path,
+    shards: &[ShardFile],
+    key: &RootKey,
+    sealed: &[(usize, Vec<u8>)],
+) -> Result<()> {
     let mut again = Vec::with_capacity(shards.len());
-    for s in shards {
+    for (i, s) in shards.iter().enumerate() {
+        // token helper: sealed shares are checked as files; their share was checked before sealing
+        if let Some((_, bytes)) = sealed.iter().find(|(j, _)| *j == i) {
+            read_back_sealed(&sealed_path(dir, s), bytes)?;
+            again.push(s.share.clone());
+            continue;
+        }
         let path = shard_path(dir, s);
         let bytes = read_bounded(&path, crate::shard::MAX_JSON_LEN, "shard file")?;
         let parsed = ShardFile::parse(&bytes)

@@ -1,0 +1,125 @@
+//! The output folder of `bundle open`: every file is staged beside its final
+//! name (0600) and renamed into place only when the whole bundle has been
+//! checked. Folders this creates (0700) are removed again on failure.
+
+use std::fs;
+use std::io::Write;
+use std::os::unix::fs::DirBuilderExt;
+use std::path::{Path, PathBuf};
+
+use super::content::Sink;
+use crate::atomic_file::{self, StagedFile, DIR_MODE};
+use crate::error::{Error, Result};
+
+pub struct OutputFolder {
+    root: PathBuf,
+    force: bool,
+    /// Folders made by us, in creation order.
+    created: Vec<PathBuf>,
+    staged: Vec<StagedFile>,
+    current: Option<StagedFile>,
+}
+
+impl OutputFolder {
+    pub fn new(root: &Path, force: bool) -> Result<Self> {
+        Ok(OutputFolder {
+            root: root.to_path_buf(),
+            force,
+            created: atomic_file::prepare_output_dir(root, force)?,
+            staged: Vec::new(),
+            current: None,
+        })
+    }
+
+    fn ensure_dir(&mut self, rel: &str) -> Result<()> {
+        let mut p = self.root.clone();
+        for part in rel.split('/') {
+            p.push(part);
+            match p.symlink_metadata() {
+                Ok(m) if m.file_type().is_dir() => {}
+                Ok(_) => {
+                    return Err(Error::input(
+                        &p,
+                        "is in the way: the bundle needs a folder here (a file or link exists)",
+                    ))
+                }
+                Err(_) => {
+                    fs::DirBuilder::new()
+                        .mode(DIR_MODE)
+                        .create(&p)
+                        .map_err(|e| Error::io(&p, "cannot create folder", e))?;
+                    self.created.push(p.clone());
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Moves every staged file into place; on failure removes what was moved.
+    pub fn commit(mut self) -> Result<Vec<PathBuf>> {
+        let mut done: Vec<PathBuf> = Vec::new();
+        for file in std::mem::take(&mut self.staged) {
+            let target = file.target().to_path_buf();
+            if let Err(e) = file.commit(self.force) {
+                for p in &done {
+                    let _ = fs::remove_file(p);
+                }
+                return Err(e);
+            }
+            done.push(target);
+        }
+        self.created.clear();
+        Ok(done)
+    }
+}
+
+impl Sink for OutputFolder {
+    fn dir(&mut self, path: &str) -> Result<()> {
+        self.ensure_dir(path)
+    }
+
+    fn begin_file(&mut self, path: &str, _size: u64) -> Result<()> {
+        if let Some((parent, _)) = path.rsplit_once('/') {
+            self.ensure_dir(parent)?;
+        }
+        let target = self.root.join(path);
+        match target.symlink_metadata() {
+            Ok(m) if m.file_type().is_file() && self.force => {}
+            Ok(m) if m.file_type().is_file() => return Err(Error::Exists { path: target }),
+            Ok(_) => {
+                return Err(Error::input(
+                    &target,
+                    "is in the way: a folder or link exists where the bundle has a file",
+                ))
+            }
+            Err(_) => {}
+        }
+        self.current = Some(StagedFile::new(&target)?);
+        Ok(())
+    }
+
+    fn write(&mut self, data: &[u8]) -> Result<()> {
+        let staged = self.current.as_mut().expect("begin_file before write");
+        let target = staged.target().to_path_buf();
+        staged
+            .writer()
+            .write_all(data)
+            .map_err(|e| Error::io(&target, "cannot write", e))
+    }
+
+    fn end_file(&mut self) -> Result<()> {
+        if let Some(s) = self.current.take() {
+            self.staged.push(s);
+        }
+        Ok(())
+    }
+}
+
+impl Drop for OutputFolder {
+    fn drop(&mut self) {
+        // Staged temporaries delete themselves; then the folders we made, deepest first.
+        self.current = None;
+        self.staged.clear();
+        atomic_file::remove_created_dirs(&mut self.created);
+    }
+}
