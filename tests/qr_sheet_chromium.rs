@@ -1,7 +1,7 @@
 //! Renders a printable sheet in headless Chromium (Debian package
 //! `chromium`; scripts/ensure-chromium.sh installs it) and reads the QR code
 //! back from the screenshot. Skips, saying why on the terminal, when Chromium
-//! is not installed.
+//! is not installed, unless KEYCEREMONY_REQUIRE_INTEROP is set (then it fails).
 
 mod support;
 
@@ -68,6 +68,10 @@ fn screenshot(chromium: &str, html: &Path, png: &Path, profile: &Path) {
 #[test]
 fn sheet_rendered_by_chromium_scans_back() {
     let Some(chromium) = find_chromium() else {
+        // the test command (KEYCEREMONY_REQUIRE_INTEROP=1) installs it and must not skip
+        if std::env::var_os("KEYCEREMONY_REQUIRE_INTEROP").is_some() {
+            panic!("chromium is not installed and KEYCEREMONY_REQUIRE_INTEROP is set: run scripts/ensure-chromium.sh");
+        }
         say("SKIPPED sheet_rendered_by_chromium_scans_back: chromium is not installed (run scripts/ensure-chromium.sh)");
         return;
     };
