@@ -21,7 +21,7 @@ pub use typed::read_typed_share;
 
 /// Quiet zone around the code, in modules (the standard asks for 4).
 pub const QUIET_ZONE: u32 = 4;
-/// Pixels per module in the PNG: 10 px gives a ~610 px image for t = 2.
+/// Pixels per module in the PNG: 10 px gives a 650 px image for t = 2.
 pub const PNG_MODULE_PX: u32 = 10;
 
 /// The QR code of a shard: payload text in alphanumeric mode, level H, the

@@ -1,7 +1,7 @@
 //! The compact QR payload (format `KC1`): one shard in as few QR alphanumeric
 //! characters as it can take while still verifying alone.
 //!
-//! Text: `KC1:` followed by the body bytes in base-45 (RFC 9285, whose
+//! Text: `KC1` followed by the body bytes in base-45 (RFC 9285, whose
 //! alphabet is exactly QR's 45-character alphanumeric set). Body bytes:
 //!
 //! | bytes  | field                                                       |
@@ -12,8 +12,9 @@
 //! | 1      | share id                                                    |
 //! | 2      | created: the UTC day, days since 1970-01-01, big-endian    |
 //! | 32     | share value, big-endian scalar                              |
-//! | 33 × t | Feldman commitments, SEC1-compressed P-256 points           |
-//! | 4      | check: first 4 bytes of SHA-256("KC1:" ‖ all bytes above)   |
+//! | ⌈t/8⌉  | y parity of each commitment: bit j (LSB first) of byte j/8 set when point j is odd (SEC1 prefix 03); unused bits zero |
+//! | 32 × t | Feldman commitments: x coordinates, big-endian              |
+//! | 4      | check: first 4 bytes of SHA-256("KC1" ‖ all bytes above)    |
 //!
 //! Label and custodian are not carried (the printed sheet shows them); the
 //! key fingerprint is recomputed from the first commitment. A decoded payload
@@ -28,16 +29,17 @@ use crate::shamir::{Commitments, Share, ShareId, SplitParams};
 use crate::shard::ShardFile;
 
 /// Text tag and format version, the first four characters of every payload.
-pub const TAG: &str = "KC1:";
+pub const TAG: &str = "KC1";
 /// Bytes before the commitments.
 const FIXED_HEAD: usize = 8 + 1 + 1 + 1 + 2 + 32;
 const CHECK_LEN: usize = 4;
-const POINT_LEN: usize = 33;
+/// A commitment's x coordinate (its y parity goes in the parity bytes).
+const X_LEN: usize = 32;
 /// QR's alphanumeric alphabet, in base-45 digit order (RFC 9285).
 pub const BASE45_ALPHABET: &[u8; 45] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ $%*+-./:";
 const ID_ALPHABET: &[u8; 32] = b"0123456789ABCDEFGHJKMNPQRSTVWXYZ";
 /// Longest payload text accepted (t = 255), so a hostile code cannot make us allocate much.
-pub const MAX_TEXT_LEN: usize = TAG.len() + (FIXED_HEAD + 255 * POINT_LEN + CHECK_LEN) * 3 / 2 + 2;
+pub const MAX_TEXT_LEN: usize = TAG.len() + (FIXED_HEAD + 32 + 255 * X_LEN + CHECK_LEN) * 3 / 2 + 2;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum PayloadError {
@@ -80,15 +82,23 @@ pub fn encode(shard: &ShardFile) -> Zeroizing<String> {
 pub(crate) fn encode_body(shard: &ShardFile) -> Zeroizing<Vec<u8>> {
     let info = &shard.info;
     let t = info.params.threshold() as usize;
-    let mut b = Zeroizing::new(Vec::with_capacity(FIXED_HEAD + t * POINT_LEN + CHECK_LEN));
+    let mut b = Zeroizing::new(Vec::with_capacity(body_len(t as u8)));
     b.extend_from_slice(&ceremony_id_to_u64(&info.ceremony_id).to_be_bytes());
     b.push(info.params.threshold());
     b.push(info.params.shares());
     b.push(shard.share.id().get());
     b.extend_from_slice(&created_to_days(&info.created).to_be_bytes());
     b.extend_from_slice(shard.share.expose_value());
-    for p in info.commitments.to_compressed() {
-        b.extend_from_slice(&p);
+    let points = info.commitments.to_compressed();
+    let mut parity = vec![0u8; t.div_ceil(8)];
+    for (j, p) in points.iter().enumerate() {
+        if p[0] == 3 {
+            parity[j / 8] |= 1 << (j % 8);
+        }
+    }
+    b.extend_from_slice(&parity);
+    for p in &points {
+        b.extend_from_slice(&p[1..]);
     }
     let check = check_value(&b);
     b.extend_from_slice(&check);
@@ -107,7 +117,7 @@ fn check_value(bytes: &[u8]) -> [u8; CHECK_LEN] {
 
 /// Body length (check value included) for threshold `t`.
 pub(crate) fn body_len(t: u8) -> usize {
-    FIXED_HEAD + t as usize * POINT_LEN + CHECK_LEN
+    FIXED_HEAD + (t as usize).div_ceil(8) + t as usize * X_LEN + CHECK_LEN
 }
 
 /// Offset of the threshold byte in the body.
@@ -161,9 +171,22 @@ pub(crate) fn decode_body(body: &[u8]) -> Result<ShardFile, PayloadError> {
     }
     let id = ShareId::new(share_id as u16).map_err(|e| PayloadError::Invalid(e.to_string()))?;
     let share = Share::new(id, value).map_err(|e| PayloadError::Invalid(e.to_string()))?;
-    let points: Vec<Vec<u8>> = content[FIXED_HEAD..]
-        .chunks(POINT_LEN)
-        .map(<[u8]>::to_vec)
+    let (parity, xs) = content[FIXED_HEAD..].split_at((t as usize).div_ceil(8));
+    let used = t as usize % 8;
+    if used != 0 && parity[parity.len() - 1] >> used != 0 {
+        return Err(PayloadError::Invalid(
+            "unused commitment parity bits are set".into(),
+        ));
+    }
+    let points: Vec<Vec<u8>> = xs
+        .chunks(X_LEN)
+        .enumerate()
+        .map(|(j, x)| {
+            let mut p = Vec::with_capacity(X_LEN + 1);
+            p.push(2 + ((parity[j / 8] >> (j % 8)) & 1));
+            p.extend_from_slice(x);
+            p
+        })
         .collect();
     let commitments =
         Commitments::from_compressed(&points).map_err(|e| PayloadError::Invalid(e.to_string()))?;
@@ -396,8 +419,16 @@ mod tests {
         ));
         // a commitment that is not a point
         let mut b = body.clone();
-        b[FIXED_HEAD] = 0x05;
+        b[FIXED_HEAD + 1..FIXED_HEAD + 33].fill(0xff);
         assert!(matches!(decode(&sealed(b)), Err(PayloadError::Invalid(_))));
+        // unused parity bits set (t = 2: bits 2..7)
+        let mut b = body.clone();
+        b[FIXED_HEAD] |= 0x80;
+        assert!(matches!(decode(&sealed(b)), Err(PayloadError::Invalid(_))));
+        // a parity bit flipped: another point, which the commitments check refuses
+        let mut b = body.clone();
+        b[FIXED_HEAD] ^= 0x01;
+        assert!(decode(&sealed(b)).is_err());
         // ceremony id with the top bits set
         let mut b = body.clone();
         b[0] = 0xf0;
