@@ -6,7 +6,8 @@ cd "$(dirname "$0")/.."
 
 scripts/ensure-build-deps.sh
 scripts/ensure-bundle-interop.sh
-# interop peers (age CLI, the Python Nexus implementation) must be there: fail, never skip
+scripts/ensure-chromium.sh
+# interop peers (age CLI, the Python Nexus implementation, Chromium) must be there: fail, never skip
 export KEYCEREMONY_REQUIRE_INTEROP=1
 
 echo "== format and lint"

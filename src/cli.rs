@@ -39,19 +39,15 @@ pub enum Command {
     Verify(VerifyArgs),
     /// Reconstruct the key from at least t shards and hand it over as asked
     Assemble(AssembleArgs),
-    // --- qr helper ---
     /// Printed QR shards: read codes from scans and photos
     #[command(subcommand)]
     Qr(QrCommand),
-    // ---- bundle (src/commands/bundle.rs) ----
+    // bundle (src/commands/bundle.rs)
     /// Encrypted bundles for the Nexus: create, inspect, verify, open
     #[command(subcommand)]
     Bundle(BundleCommand),
-    // ---- end bundle ----
-    // --- token helper (issue 4) ---
     /// YubiKeys (PIV, P-256) for sealed shares: list, status, init, recipient, unblock
     Token(TokenArgs),
-    // --- end token helper ---
 }
 
 #[derive(Debug, Args)]
@@ -100,7 +96,7 @@ pub struct SplitArgs {
     /// Also write shard-<i>.png, .svg and a printable sheet .html per share (each scanned back before success)
     #[arg(long)]
     pub qr: bool,
-    // --- token helper (issue 4): sealing shares to YubiKeys ---
+    // Sealing shares to YubiKeys
     /// Seal share i to the YubiKey with the i-th serial given (repeat, up to n times); written as shard-<i>.age instead of shard-<i>.json
     #[arg(long = "seal-to", value_name = "SERIAL")]
     pub seal_to: Vec<u32>,
@@ -112,7 +108,6 @@ pub struct SplitArgs {
     /// Allow sealing more than one share to the same token (whoever holds it then holds several shares)
     #[arg(long)]
     pub allow_same_token: bool,
-    // --- end token helper ---
 }
 
 #[derive(Debug, Args)]
@@ -121,10 +116,8 @@ pub struct VerifyArgs {
     #[arg(required = true, value_name = "PATH")]
     pub paths: Vec<PathBuf>,
 
-    // --- token helper (issue 4) ---
     #[command(flatten)]
     pub unseal: UnsealArgs,
-    // --- end token helper ---
 }
 
 #[derive(Debug, Args)]
@@ -134,7 +127,7 @@ pub struct AssembleArgs {
     #[arg(required_unless_present = "typed", value_name = "PATH")]
     pub paths: Vec<PathBuf>,
 
-    /// Also type one share's fallback lines from a QR sheet, on standard input (qr helper)
+    /// Also type one share's fallback lines from a QR sheet, on standard input
     #[arg(long = "type")]
     pub typed: bool,
 
@@ -162,7 +155,7 @@ pub struct AssembleArgs {
     #[arg(long)]
     pub dry_run: bool,
 
-    // ---- bundle (src/commands/bundle.rs) ----
+    // bundle (src/commands/bundle.rs)
     /// Seal the key into an encrypted bundle FILE for the Nexus (or a folder:
     /// default name); with --recipient/--recipients-file or --nexus-backup
     #[arg(long, value_name = "FILE")]
@@ -170,18 +163,15 @@ pub struct AssembleArgs {
 
     #[command(flatten)]
     pub seal: SealArgs,
-    // ---- end bundle ----
     /// Replace existing output files
     #[arg(long)]
     pub force: bool,
 
-    // --- token helper (issue 4) ---
     #[command(flatten)]
     pub unseal: UnsealArgs,
-    // --- end token helper ---
 }
 
-// --- qr helper: `keyceremony qr ...` ---
+// `keyceremony qr ...`
 
 #[derive(Debug, Subcommand)]
 pub enum QrCommand {
@@ -200,7 +190,7 @@ pub struct QrDecodeArgs {
     pub raw: bool,
 }
 // ---------------------------------------------------------------------------
-// token helper (issue 4): `token` subcommand and unsealing options
+// `token` subcommand and unsealing options
 // ---------------------------------------------------------------------------
 
 /// How sealed shares (`.age`) are opened.
@@ -281,7 +271,7 @@ pub enum TokenCommand {
     },
 }
 
-// ---- bundle (src/commands/bundle.rs) ----
+// bundle (src/commands/bundle.rs)
 
 #[derive(Debug, Subcommand)]
 pub enum BundleCommand {
@@ -393,4 +383,3 @@ pub struct BundleOpenArgs {
     #[arg(long)]
     pub force: bool,
 }
-// ---- end bundle ----

@@ -18,12 +18,11 @@ use crate::shard::{self, JsonDocument, ShardFile};
 pub struct InputOptions {
     /// Software test tokens instead of hardware (test mode).
     pub test_tokens: Option<PathBuf>,
-    // --- token helper: unsealing options (issue 4) ---
+    // Unsealing options (issue 4)
     /// `--pin-file F`: the token PIN for sealed shares; None asks on the terminal.
     pub pin_file: Option<PathBuf>,
     /// `--last-pin-try`: allow spending a token's last PIN try.
     pub last_pin_try: bool,
-    // --- end token helper ---
 }
 
 /// What one input turned out to be.
@@ -120,7 +119,7 @@ pub fn load_path(path: &Path, opts: &InputOptions) -> Result<Vec<Loaded>> {
     load_path_with(path, &mut unsealer)
 }
 
-// --- token helper: unsealing options from the command line ---
+// Unsealing options from the command line
 impl InputOptions {
     pub fn with_unseal(&self, a: &crate::cli::UnsealArgs) -> InputOptions {
         InputOptions {
@@ -131,7 +130,7 @@ impl InputOptions {
     }
 }
 
-// --- token helper: one unsealer per run keeps each token's PIN session ---
+// One unsealer per run keeps each token's PIN session
 fn unsealer_for<'c>(
     opts: &InputOptions,
     console: &'c mut dyn crate::token::Console,
@@ -145,7 +144,6 @@ fn unsealer_for<'c>(
         },
     )
 }
-// --- end token helper ---
 
 fn load_path_with(path: &Path, unsealer: &mut crate::seal::Unsealer<'_>) -> Result<Vec<Loaded>> {
     let head = read_head(path)?;
@@ -159,7 +157,7 @@ fn load_path_with(path: &Path, unsealer: &mut crate::seal::Unsealer<'_>) -> Resu
             };
             Ok(vec![Loaded { source, item }])
         }
-        // --- QR images (qr helper): every keyceremony code in the picture ---
+        // QR images: every keyceremony code in the picture
         Kind::Png | Kind::Jpeg => {
             let shards = crate::qr::shards_from_image(path)?;
             let several = shards.len() > 1;
@@ -176,7 +174,7 @@ fn load_path_with(path: &Path, unsealer: &mut crate::seal::Unsealer<'_>) -> Resu
                 })
                 .collect())
         }
-        // --- token helper: sealed shares (issue 4) ---
+        // Sealed shares (issue 4)
         Kind::Sealed => {
             let bytes = read_bounded(path, crate::seal::MAX_SEALED_LEN as u64, "sealed share")?;
             let (shard, token) = unsealer.unseal_shard(path, &bytes)?;
@@ -185,7 +183,6 @@ fn load_path_with(path: &Path, unsealer: &mut crate::seal::Unsealer<'_>) -> Resu
                 item: Item::Shard(Box::new(shard)),
             }])
         }
-        // --- end token helper ---
         Kind::Spike => Err(Error::input(
             path,
             "is a SPIKE recovery shard, not a keyceremony shard; re-split it with \

@@ -22,7 +22,7 @@ pub fn run(a: &AssembleArgs, ctx: &Context) -> Result<Outcome> {
         _ => None,
     };
 
-    // ---- bundle (src/commands/bundle.rs) ----
+    // bundle (src/commands/bundle.rs)
     if a.bundle_out.is_none() && crate::commands::bundle::seal_args_given(&a.seal) {
         return Err(Error::Usage(
             "--recipient, --recipients-file, --nexus-backup, --passphrase-file and --include \
@@ -30,10 +30,9 @@ pub fn run(a: &AssembleArgs, ctx: &Context) -> Result<Outcome> {
                 .into(),
         ));
     }
-    // ---- end bundle ----
 
-    let (mut items, failures) = inputs::load_all(&a.paths, &ctx.inputs.with_unseal(&a.unseal)); // token helper: PIN options
-                                                                                                // --- qr helper: --type reads one share typed from a sheet's fallback lines ---
+    let (mut items, failures) = inputs::load_all(&a.paths, &ctx.inputs.with_unseal(&a.unseal));
+    // --type reads one share typed from a sheet's fallback lines
     if a.typed {
         let shard = crate::qr::read_typed_share(std::io::stdin().lock(), &mut std::io::stderr())?;
         items.push(inputs::Loaded {
@@ -128,7 +127,7 @@ pub fn run(a: &AssembleArgs, ctx: &Context) -> Result<Outcome> {
         json["output"] =
             json!({ "kind": "spike", "threshold": params.threshold(), "files": files });
     } else if let Some(out) = &a.bundle_out {
-        // ---- bundle (src/commands/bundle.rs) ----
+        // bundle (src/commands/bundle.rs)
         let meta =
             crate::bundle::BundleMeta::new(Some(reference.ceremony_id.clone()), &reference.label);
         let (lines, sealed) =
@@ -138,7 +137,6 @@ pub fn run(a: &AssembleArgs, ctx: &Context) -> Result<Outcome> {
         output["kind"] = json!("bundle");
         output["format"] = sealed["bundle"]["kind"].clone();
         json["output"] = output;
-        // ---- end bundle ----
     } else {
         text.push("dry run: nothing written".into());
         json["output"] = json!({ "kind": "dry-run" });

@@ -14,7 +14,7 @@ pub mod assemble;
 pub mod bundle;
 pub mod qr;
 pub mod split;
-pub mod token; // token helper (issue 4)
+pub mod token;
 pub mod verify;
 
 /// Settings every command sees.
@@ -62,7 +62,7 @@ pub fn run(cli: Cli) -> i32 {
         Command::Assemble(a) => assemble::run(a, &ctx),
         Command::Qr(crate::cli::QrCommand::Decode(a)) => qr::decode(a, &ctx),
         Command::Bundle(b) => bundle::run(b, &ctx),
-        Command::Token(a) => token::run(a, &ctx), // token helper (issue 4)
+        Command::Token(a) => token::run(a, &ctx),
     };
     match result {
         Ok(outcome) => print_outcome(outcome, &ctx),

@@ -35,13 +35,12 @@ pub fn run(a: &SplitArgs, ctx: &Context) -> Result<Outcome> {
         record::check_name(name).map_err(|e| Error::Usage(format!("--custodian {name:?}: {e}")))?;
     }
 
-    // --- token helper (issue 4): find every sealing key before touching the root key ---
+    // Find every sealing key before touching the root key
     let seal_targets = crate::commands::token::seal_targets(
         a,
         params.shares(),
         ctx.inputs.test_tokens.as_deref(),
     )?;
-    // --- end token helper ---
 
     let key = obtain_key(a)?;
     let (shares, commitments) = shamir::split(&key, params, OsRng);
@@ -75,14 +74,14 @@ pub fn run(a: &SplitArgs, ctx: &Context) -> Result<Outcome> {
 
     let mut batch = OutputBatch::in_dir(&a.out, a.force)?;
     batch.add(&a.out.join("ceremony.json"), record.to_json().as_bytes())?;
-    let mut sealed = Vec::new(); // token helper: (share index, sealed bytes)
+    let mut sealed = Vec::new();
     for (i, shard) in shards.iter().enumerate() {
         match seal_targets.get(i) {
             Some(target) => sealed.push((i, stage_sealed(shard, target, &a.out, &mut batch)?)),
             None => {
                 stage_shard(shard, &a.out, &mut batch)?;
-                // --- qr helper: PNG, SVG and sheet, each image scanned back first
-                // (only for shares not sealed to a token: a sheet is the share in the clear) ---
+                // PNG, SVG and sheet, each image scanned back first
+                // (only for shares not sealed to a token: a sheet is the share in the clear)
                 if a.qr {
                     crate::qr::write_qr_outputs(shard, &a.out, &mut batch)?;
                 }
@@ -112,14 +111,13 @@ pub fn run(a: &SplitArgs, ctx: &Context) -> Result<Outcome> {
         ),
     ];
     text.extend(files.iter().map(|f| {
-        // token helper: a sealed file names its token (TEST TOKEN in test mode)
+        // A sealed file names its token (TEST TOKEN in test mode)
         let sealed_to = sealed.iter().find_map(|(i, _)| {
             f.ends_with(&format!("shard-{}.age", i + 1))
                 .then(|| format!(" (sealed to {})", seal_targets[*i].label))
         });
         format!("wrote {f}{}", sealed_to.unwrap_or_default())
     }));
-    // --- token helper (issue 4) ---
     for (i, _) in &sealed {
         text.push(format!(
             "share {} is sealed to {} (shard-{}.age: only that token opens it)",
@@ -128,7 +126,6 @@ pub fn run(a: &SplitArgs, ctx: &Context) -> Result<Outcome> {
             i + 1
         ));
     }
-    // --- end token helper ---
     text.push("every shard was read back from disk and checked".into());
     if a.qr {
         text.push(format!(
@@ -148,7 +145,6 @@ pub fn run(a: &SplitArgs, ctx: &Context) -> Result<Outcome> {
         "commitments": info.commitments_hex(),
         "created": info.created,
         "files": files,
-        // token helper (issue 4)
         "sealed": sealed.iter().map(|(i, _)| json!({
             "share": i + 1,
             "serial": seal_targets[*i].serial,
@@ -208,7 +204,7 @@ fn shard_path(dir: &Path, shard: &ShardFile) -> PathBuf {
     dir.join(format!("shard-{}.json", shard.share.id()))
 }
 
-// --- token helper (issue 4): sealed shares ---
+// Sealed shares
 fn sealed_path(dir: &Path, shard: &ShardFile) -> PathBuf {
     dir.join(format!("shard-{}.age", shard.share.id()))
 }
@@ -245,7 +241,6 @@ fn read_back_sealed(path: &Path, written: &[u8]) -> Result<()> {
     }
     Ok(())
 }
-// --- end token helper ---
 
 /// Reads every written shard back from disk, checks it alone, and checks
 /// that the set reconstructs exactly the key that was split.
@@ -257,7 +252,7 @@ fn read_back(
 ) -> Result<()> {
     let mut again = Vec::with_capacity(shards.len());
     for (i, s) in shards.iter().enumerate() {
-        // token helper: sealed shares are checked as files; their share was checked before sealing
+        // Sealed shares are checked as files; their share was checked before sealing
         if let Some((_, bytes)) = sealed.iter().find(|(j, _)| *j == i) {
             read_back_sealed(&sealed_path(dir, s), bytes)?;
             again.push(s.share.clone());

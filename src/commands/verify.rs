@@ -9,7 +9,7 @@ use crate::inputs::{self, Item};
 use crate::recovery::{self, SetAnalysis};
 
 pub fn run(a: &VerifyArgs, ctx: &Context) -> Result<Outcome> {
-    let (items, failures) = inputs::load_all(&a.paths, &ctx.inputs.with_unseal(&a.unseal)); // token helper: PIN options
+    let (items, failures) = inputs::load_all(&a.paths, &ctx.inputs.with_unseal(&a.unseal));
     let mut text = Vec::new();
     let mut inputs_json = Vec::new();
     for f in &failures {
