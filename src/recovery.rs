@@ -115,7 +115,14 @@ pub fn analyse(items: Vec<Loaded>, failures: Vec<Rejected>) -> SetAnalysis {
             ));
             return out;
         }
-        out.reference = Some(shards[sizes[0].1[0]].1.info.clone());
+        // QR codes drop the label: describe the ceremony by a member that kept it.
+        let described = sizes[0]
+            .1
+            .iter()
+            .copied()
+            .max_by_key(|&i| shards[i].1.info.label.len())
+            .expect("groups are never empty");
+        out.reference = Some(shards[described].1.info.clone());
     }
 
     let Some(reference) = out.reference.clone() else {
