@@ -77,3 +77,80 @@ pub fn split_generated(dir: &Path, t: u16, n: u16) -> serde_json::Value {
     assert_eq!(r.code, 0, "split failed: {}", r.stderr);
     serde_json::from_str(&r.stdout).expect("split --json prints JSON")
 }
+
+/// Whether `script` (util-linux) is there to give a test a pseudo-terminal;
+/// says so visibly when it is not.
+pub fn have_script() -> bool {
+    let ok = std::process::Command::new("script")
+        .arg("--version")
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false);
+    if !ok {
+        eprintln!("\n*** SKIPPED: `script` (util-linux) is not installed; no terminal to test the prompt on ***\n");
+    }
+    ok
+}
+
+/// Runs the binary with `args` (and extra environment) on a pseudo-terminal,
+/// typing each answer once its prompt has shown (so the program waits, with
+/// echo off). Returns the exit status and everything the terminal showed.
+pub fn on_terminal(
+    args: &[&str],
+    envs: &[(&str, &std::path::Path)],
+    answers: &[(&str, &str)],
+) -> (i32, String) {
+    use std::io::{Read, Write};
+    use std::process::Stdio;
+    use std::sync::{Arc, Mutex};
+    use std::time::{Duration, Instant};
+    let bin = assert_cmd::cargo::cargo_bin("keyceremony");
+    let cmd = format!("{} {}", bin.display(), args.join(" "));
+    let mut child = std::process::Command::new("script")
+        .args(["-qec", &cmd, "/dev/null"])
+        .envs(envs.iter().map(|(k, v)| (*k, *v)))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let shown = Arc::new(Mutex::new(String::new()));
+    let mut out = child.stdout.take().unwrap();
+    let sink = Arc::clone(&shown);
+    let reader = std::thread::spawn(move || {
+        let mut buf = [0u8; 4096];
+        while let Ok(n) = out.read(&mut buf) {
+            if n == 0 {
+                break;
+            }
+            sink.lock()
+                .unwrap()
+                .push_str(&String::from_utf8_lossy(&buf[..n]));
+        }
+    });
+    let mut stdin = child.stdin.take().unwrap();
+    let mut seen_upto = 0;
+    for (prompt, answer) in answers {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let text = shown.lock().unwrap().clone();
+            if let Some(i) = text[seen_upto..].find(prompt) {
+                seen_upto += i + prompt.len();
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no prompt {prompt:?} in {text:?}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        std::thread::sleep(Duration::from_millis(200)); // echo goes off after the prompt
+        writeln!(stdin, "{answer}").unwrap();
+        stdin.flush().unwrap();
+    }
+    let status = child.wait().unwrap();
+    drop(stdin);
+    reader.join().unwrap();
+    let text = shown.lock().unwrap().clone();
+    (status.code().unwrap_or(-1), text)
+}
