@@ -192,6 +192,17 @@ impl OutputBatch {
         Ok(())
     }
 
+    /// Adds a file already staged (written through [`StagedFile::writer`]).
+    pub fn stage(&mut self, file: StagedFile) {
+        self.staged.push(file);
+    }
+
+    /// Records a folder made inside the output after [`OutputBatch::in_dir`],
+    /// so a failed run removes it too.
+    pub fn created_dir(&mut self, dir: PathBuf) {
+        self.created_dirs.push(dir);
+    }
+
     /// Renames every staged file into place, or none.
     pub fn commit(mut self) -> Result<Vec<PathBuf>> {
         let mut done: Vec<PathBuf> = Vec::new();

@@ -8,16 +8,17 @@ use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 
 use super::content::Sink;
-use crate::atomic_file::{self, StagedFile, DIR_MODE};
+use crate::atomic_file::{OutputBatch, StagedFile, DIR_MODE};
 use crate::error::{Error, Result};
 
 pub struct OutputFolder {
     root: PathBuf,
     force: bool,
-    /// Folders made by us, in creation order.
-    created: Vec<PathBuf>,
-    staged: Vec<StagedFile>,
+    /// The file being written; declared first so it is gone before the
+    /// batch removes the folders on a failed run.
     current: Option<StagedFile>,
+    /// Staged files and the folders made for them: all land, or none.
+    batch: OutputBatch,
 }
 
 impl OutputFolder {
@@ -25,9 +26,8 @@ impl OutputFolder {
         Ok(OutputFolder {
             root: root.to_path_buf(),
             force,
-            created: atomic_file::prepare_output_dir(root, force)?,
-            staged: Vec::new(),
             current: None,
+            batch: OutputBatch::in_dir(root, force)?,
         })
     }
 
@@ -48,7 +48,7 @@ impl OutputFolder {
                         .mode(DIR_MODE)
                         .create(&p)
                         .map_err(|e| Error::io(&p, "cannot create folder", e))?;
-                    self.created.push(p.clone());
+                    self.batch.created_dir(p.clone());
                 }
             }
         }
@@ -56,20 +56,8 @@ impl OutputFolder {
     }
 
     /// Moves every staged file into place; on failure removes what was moved.
-    pub fn commit(mut self) -> Result<Vec<PathBuf>> {
-        let mut done: Vec<PathBuf> = Vec::new();
-        for file in std::mem::take(&mut self.staged) {
-            let target = file.target().to_path_buf();
-            if let Err(e) = file.commit(self.force) {
-                for p in &done {
-                    let _ = fs::remove_file(p);
-                }
-                return Err(e);
-            }
-            done.push(target);
-        }
-        self.created.clear();
-        Ok(done)
+    pub fn commit(self) -> Result<Vec<PathBuf>> {
+        self.batch.commit()
     }
 }
 
@@ -109,17 +97,8 @@ impl Sink for OutputFolder {
 
     fn end_file(&mut self) -> Result<()> {
         if let Some(s) = self.current.take() {
-            self.staged.push(s);
+            self.batch.stage(s);
         }
         Ok(())
-    }
-}
-
-impl Drop for OutputFolder {
-    fn drop(&mut self) {
-        // Staged temporaries delete themselves; then the folders we made, deepest first.
-        self.current = None;
-        self.staged.clear();
-        atomic_file::remove_created_dirs(&mut self.created);
     }
 }
