@@ -18,6 +18,13 @@
 #   Exits with COMMAND's status.
 set -euo pipefail
 
+# One virtual reader (TCP 35963) serves one card at a time: two runs at once
+# would plug their cards into each other's tests. Take a machine-wide lock.
+if [[ -z "${KEYCEREMONY_VCARD_LOCKED:-}" ]] && command -v flock >/dev/null; then
+    export KEYCEREMONY_VCARD_LOCKED=1
+    exec flock /tmp/kc-vcard.lock "$0" "$@"
+fi
+
 card_serial=""
 while [[ $# -gt 0 ]]; do
     case "$1" in
