@@ -12,6 +12,8 @@ use crate::inputs::InputOptions;
 
 pub mod assemble;
 pub mod bundle;
+pub mod ceremony;
+pub mod preflight;
 pub mod qr;
 pub mod split;
 pub mod token;
@@ -63,6 +65,8 @@ pub fn run(cli: Cli) -> i32 {
         Command::Qr(crate::cli::QrCommand::Decode(a)) => qr::decode(a, &ctx),
         Command::Bundle(b) => bundle::run(b, &ctx),
         Command::Token(a) => token::run(a, &ctx),
+        Command::Preflight(a) => preflight::run(a, &ctx),
+        Command::Ceremony(c) => ceremony::run(c, &ctx),
     };
     match result {
         Ok(outcome) => print_outcome(outcome, &ctx),

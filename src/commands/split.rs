@@ -70,6 +70,7 @@ pub fn run(a: &SplitArgs, ctx: &Context) -> Result<Outcome> {
                 name: custodian(i),
             })
             .collect(),
+        ceremony_public_key: None,
     };
 
     let mut batch = OutputBatch::in_dir(&a.out, a.force)?;
