@@ -457,7 +457,12 @@ impl Parser<'_> {
 
     fn toml_error(&self, text: &str, e: toml::de::Error) -> PlanError {
         let at = e.span().map_or(0, |s| s.start);
-        let message = e.message().trim().replace('\n', "; ");
+        let message = e
+            .message()
+            .trim()
+            .replace('\n', "; ")
+            .replace("expected i64", "expected a whole number")
+            .replace("expected a boolean", "expected true or false");
         self.error_at(text, at, printable(&message))
     }
 

@@ -192,7 +192,7 @@ pub fn render_html(t: &VerifiedTranscript) -> Result<String> {
     };
     let (plan_hex, plan_words) = match &h.plan_sha256 {
         Some(d) => (
-            format!("<span class=\"mono\">{}</span>", grouped_hex(&d.to_hex())),
+            format!("<span class=\"hex\">{}</span>", grouped_hex(&d.to_hex())),
             word_rows(&d.to_words()),
         ),
         None => ("(no plan)".to_string(), String::new()),
@@ -201,7 +201,7 @@ pub fn render_html(t: &VerifiedTranscript) -> Result<String> {
         "nothing (first line's prev is zero)".to_string()
     } else {
         format!(
-            "<span class=\"mono\">{}</span>",
+            "<span class=\"hex\">{}</span>",
             grouped_hex(&t.chained_to.to_hex())
         )
     };
@@ -218,9 +218,12 @@ pub fn render_html(t: &VerifiedTranscript) -> Result<String> {
     let mut steps = String::new();
     for e in &t.entries {
         steps.push_str(&format!(
-            "<tr class=\"step\"><td class=\"seq\">{}</td><td class=\"time mono\">{}</td><td class=\"name\">{}</td><td>",
+            "<tr class=\"step\"><td class=\"seq\">{}</td><td class=\"time hex\">{}</td><td class=\"name\">{}</td><td>",
             e.seq,
-            esc(&e.time),
+            match e.time.split_once('T') {
+                Some((date, time)) => format!("{}<br>{}", esc(date), esc(time)),
+                None => esc(&e.time),
+            },
             esc(&e.step)
         ));
         render_facts(&e.facts, &mut steps, 0);
