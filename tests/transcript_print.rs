@@ -1,7 +1,7 @@
 //! The printable transcript: `ceremony print-transcript` writes
 //! self-contained, escaped HTML with signature lines; headless Chromium
 //! (Debian `chromium`, scripts/ensure-chromium.sh) prints it to PDF on A4
-//! and on Letter, and poppler (scripts/ensure-poppler.sh) reads the pages
+//! and on Letter, and poppler (scripts/ensure-transcript-tools.sh) reads the pages
 //! back. The Chromium test skips, saying why, when the tools are missing,
 //! unless KEYCEREMONY_REQUIRE_INTEROP is set (then it fails).
 
@@ -298,9 +298,9 @@ fn printable_renders_and_prints_in_chromium_on_a4_and_letter() {
     let Some(chromium) = chromium.filter(|_| have("pdfinfo", "-v") && have("pdftotext", "-v"))
     else {
         if std::env::var_os("KEYCEREMONY_REQUIRE_INTEROP").is_some() {
-            panic!("chromium or poppler (pdfinfo, pdftotext) is not installed and KEYCEREMONY_REQUIRE_INTEROP is set: run scripts/ensure-chromium.sh and scripts/ensure-poppler.sh");
+            panic!("chromium or poppler (pdfinfo, pdftotext) is not installed and KEYCEREMONY_REQUIRE_INTEROP is set: run scripts/ensure-chromium.sh and scripts/ensure-transcript-tools.sh");
         }
-        say("SKIPPED printable_renders_and_prints_in_chromium_on_a4_and_letter: chromium or poppler-utils is not installed (run scripts/ensure-chromium.sh, scripts/ensure-poppler.sh)");
+        say("SKIPPED printable_renders_and_prints_in_chromium_on_a4_and_letter: chromium or poppler-utils is not installed (run scripts/ensure-chromium.sh, scripts/ensure-transcript-tools.sh)");
         return;
     };
     let dir = tempfile::tempdir().unwrap();

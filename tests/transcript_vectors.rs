@@ -283,3 +283,57 @@ fn an_interrupted_run_closes_with_what_was_and_was_not_handed_out() {
         .stdout
         .contains("not handed out       share 2; share 3; share 4; share 5"));
 }
+
+#[test]
+fn openssl_verifies_the_vector_signature() {
+    // an independent Ed25519 implementation, given only what docs/ceremony.md
+    // says is signed
+    let have = std::process::Command::new("openssl")
+        .arg("version")
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false);
+    if !have {
+        if std::env::var_os("KEYCEREMONY_REQUIRE_INTEROP").is_some() {
+            panic!("openssl is not installed and KEYCEREMONY_REQUIRE_INTEROP is set: run scripts/ensure-transcript-tools.sh");
+        }
+        eprintln!("SKIPPED openssl_verifies_the_vector_signature: openssl is not installed (run scripts/ensure-transcript-tools.sh)");
+        return;
+    }
+    let bytes = std::fs::read(vector_dir().join("transcript.jsonl")).unwrap();
+    let lines: Vec<&[u8]> = bytes.split_inclusive(|b| *b == b'\n').collect();
+    let first: serde_json::Value = serde_json::from_slice(lines[0]).unwrap();
+    let last: serde_json::Value = serde_json::from_slice(lines[lines.len() - 1]).unwrap();
+    let pk = hex::decode(first["facts"]["ceremony_public_key"].as_str().unwrap()).unwrap();
+    let sig = hex::decode(last["facts"]["signature"].as_str().unwrap()).unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    // SubjectPublicKeyInfo DER for an Ed25519 key: fixed 12-byte prefix, then the key
+    let mut der = hex::decode("302a300506032b6570032100").unwrap();
+    der.extend_from_slice(&pk);
+    std::fs::write(tmp.path().join("pk.der"), der).unwrap();
+    std::fs::write(tmp.path().join("sig.bin"), &sig).unwrap();
+    let msg = format!(
+        "keyceremony-transcript/v1 {} {}",
+        last["facts"]["signed_seq"],
+        last["facts"]["signed_hash"].as_str().unwrap()
+    );
+    let verify = |msg: &str| {
+        std::fs::write(tmp.path().join("msg.txt"), msg).unwrap();
+        std::process::Command::new("openssl")
+            .args(["pkeyutl", "-verify", "-pubin", "-keyform", "DER", "-rawin"])
+            .arg("-inkey")
+            .arg(tmp.path().join("pk.der"))
+            .arg("-in")
+            .arg(tmp.path().join("msg.txt"))
+            .arg("-sigfile")
+            .arg(tmp.path().join("sig.bin"))
+            .output()
+            .unwrap()
+    };
+    let o = verify(&msg);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(String::from_utf8_lossy(&o.stdout).contains("Signature Verified Successfully"));
+    // and it refuses another message, so the check can fail
+    let o = verify(&msg.replacen(" 7 ", " 6 ", 1));
+    assert!(!o.status.success());
+}
