@@ -76,10 +76,12 @@ fn write_vector(path: &Path) -> transcript::SignedTranscript {
         }),
     )
     .unwrap();
+    // the known-key vector's shard 5 stands for the file handed out
+    let shard5 = std::fs::read(testdata("known-key/shard-5.json")).unwrap();
     w.append(
         "handout",
         json!({"share": 5, "custodian": "Erin Example", "transport": "file",
-               "file": "shard-5.json", "sha256": "3e0a6b4c1c1b3f1f0f6c2d9a8e7b6a5d4c3b2a190817161514131211100f0e0d",
+               "file": "shard-5.json", "sha256": Sha256Digest::of(&shard5).to_hex(),
                "checked": "re-read and verified", "confirmed_by": "Erin Example"}),
     )
     .unwrap();
@@ -336,4 +338,94 @@ fn openssl_verifies_the_vector_signature() {
     // and it refuses another message, so the check can fail
     let o = verify(&msg.replacen(" 7 ", " 6 ", 1));
     assert!(!o.status.success());
+}
+
+/// The known key and its five share values, as a runner's test would hold them.
+fn known_secrets() -> Vec<(String, Vec<u8>)> {
+    let mut out = vec![(
+        "root key".to_string(),
+        hex::decode(
+            std::fs::read_to_string(testdata("known-key/key.hex"))
+                .unwrap()
+                .trim(),
+        )
+        .unwrap(),
+    )];
+    for i in 1..=5 {
+        let v: serde_json::Value = serde_json::from_slice(
+            &std::fs::read(testdata(&format!("known-key/shard-{i}.json"))).unwrap(),
+        )
+        .unwrap();
+        out.push((
+            format!("share {i}"),
+            hex::decode(v["value"].as_str().unwrap()).unwrap(),
+        ));
+    }
+    out
+}
+
+#[test]
+fn the_secret_scan_finds_no_secret_in_the_vector_and_finds_a_leaked_one() {
+    use keyceremony::secret_scan;
+    let secrets = known_secrets();
+    let refs: Vec<(&str, &[u8])> = secrets
+        .iter()
+        .map(|(n, b)| (n.as_str(), b.as_slice()))
+        .collect();
+    let text = std::fs::read(vector_dir().join("transcript.jsonl")).unwrap();
+    secret_scan::assert_clean("the vector transcript", &text, &refs);
+    // the printable, too
+    let plan_dir = tempfile::tempdir().unwrap();
+    let t = transcript::verify_file(
+        &vector_dir().join("transcript.jsonl"),
+        &VerifyOptions::default(),
+    )
+    .unwrap();
+    let html = transcript::render_html(&t).unwrap();
+    secret_scan::assert_clean("the printable transcript", html.as_bytes(), &refs);
+    // a transcript that carries share 3 by mistake is caught, and the finding names it
+    let path = plan_dir.path().join("leaky.jsonl");
+    let plan = Plan::load(&testdata("ceremony/plan.toml")).unwrap();
+    let mut w = TranscriptWriter::create(&path, &Header::from_plan(&plan)).unwrap();
+    w.append(
+        "handout",
+        json!({"debug": hex::encode(&secrets[3].1).to_uppercase()}),
+    )
+    .unwrap();
+    w.close_and_sign(json!({})).unwrap();
+    let found = secret_scan::find(&std::fs::read(&path).unwrap(), &refs);
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert_eq!(found[0].secret, "share 3");
+}
+
+#[test]
+fn the_worked_example_in_the_docs_is_the_vector() {
+    let doc =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/ceremony.md"))
+            .unwrap();
+    let text = std::fs::read_to_string(vector_dir().join("transcript.jsonl")).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    for k in [0, 6, 7] {
+        assert!(
+            doc.contains(lines[k]),
+            "docs/ceremony.md lacks line {} of the vector",
+            k + 1
+        );
+    }
+    let expected = std::fs::read_to_string(vector_dir().join("transcript.expected")).unwrap();
+    for line in expected.lines() {
+        let (k, v) = line.split_once(' ').unwrap();
+        match k {
+            "final_hash" | "ceremony_public_key" => assert!(doc.contains(v), "{k}"),
+            "final_words" => {
+                let w: Vec<&str> = v.split(' ').collect();
+                for row in w.chunks(8) {
+                    assert!(doc.contains(&row.join(" ")), "words row {row:?}");
+                }
+            }
+            _ => {}
+        }
+    }
+    let plan_hash = std::fs::read_to_string(vector_dir().join("plan.sha256")).unwrap();
+    assert!(doc.contains(plan_hash.split_whitespace().next().unwrap()));
 }
