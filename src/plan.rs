@@ -205,6 +205,43 @@ impl Plan {
         }
     }
 
+    /// Every file the plan names, resolved against its folder, with what it is for.
+    pub fn referenced_files(&self) -> Vec<(&'static str, PathBuf)> {
+        let mut out = Vec::new();
+        match &self.key {
+            KeySource::Generate => {}
+            KeySource::KeyFile(p) => out.push(("key file", self.resolve(p))),
+            KeySource::Spike { files, .. } => {
+                out.extend(files.iter().map(|p| ("SPIKE shard", self.resolve(p))))
+            }
+        }
+        for b in &self.bundles {
+            let (include, extra) = match b {
+                BundlePlan::Age {
+                    include,
+                    check_identity,
+                    ..
+                } => (
+                    include,
+                    check_identity.as_ref().map(|p| ("age check identity", p)),
+                ),
+                BundlePlan::NexusBackup {
+                    include,
+                    passphrase_file,
+                    ..
+                } => (
+                    include,
+                    passphrase_file.as_ref().map(|p| ("passphrase file", p)),
+                ),
+            };
+            out.extend(include.iter().map(|p| ("bundle include", self.resolve(p))));
+            if let Some((what, p)) = extra {
+                out.push((what, self.resolve(p)));
+            }
+        }
+        out
+    }
+
     pub fn uses_test_tokens(&self) -> bool {
         self.custodians
             .iter()
@@ -354,6 +391,7 @@ struct VersionProbe {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawPlan {
+    // checked by the VersionProbe pass; named here so that it is not unknown
     #[allow(dead_code)]
     version: Spanned<i64>,
     label: Spanned<String>,

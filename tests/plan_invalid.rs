@@ -652,4 +652,18 @@ fn the_plan_vector_parses_to_its_recorded_hash() {
     assert_eq!(v["plan_sha256"], hex);
     assert_eq!(v["plan_words"], plan.sha256.to_words());
     assert_eq!(v["ok"], true);
+    // the files it names are listed, found or not (they may come on a stick)
+    assert_eq!(v["files"][0]["for"], "key file");
+    assert_eq!(v["files"][0]["present"], true);
+    let dir = tempfile::tempdir().unwrap();
+    let moved = dir.path().join("plan.toml");
+    std::fs::copy(&path, &moved).unwrap();
+    let r = run(["ceremony", "check-plan", moved.to_str().unwrap()]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(
+        r.stdout
+            .contains("not found here: bring it to the ceremony"),
+        "{}",
+        r.stdout
+    );
 }

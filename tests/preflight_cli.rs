@@ -22,6 +22,16 @@ const IDS: [&str; 9] = [
     "binary",
 ];
 
+/// The checks a gap in the air gap fails in production and a plan may allow.
+const AIR_GAP: [&str; 6] = [
+    "network",
+    "radios",
+    "swap",
+    "core-dumps",
+    "memory-lock",
+    "clock",
+];
+
 fn report(args: &[&str]) -> (i32, Value) {
     let r = run(args);
     let v: Value = serde_json::from_str(&r.stdout)
@@ -75,14 +85,7 @@ fn reports_every_check_with_evidence_and_an_exit_status_that_matches() {
 fn a_rehearsal_only_warns_about_the_air_gap() {
     let (code, v) = report(&["preflight", "--json", "--rehearsal"]);
     assert_eq!(v["mode"], "rehearsal");
-    for id in [
-        "network",
-        "radios",
-        "swap",
-        "core-dumps",
-        "memory-lock",
-        "clock",
-    ] {
+    for id in AIR_GAP {
         assert_ne!(check(&v, id)["status"], "fail", "{id}");
     }
     // the random source fails in every mode; here it answers
@@ -160,17 +163,10 @@ fn a_plan_sets_the_mode_and_the_exceptions() {
     // a production plan that allows everything that may be allowed
     let dir = tempfile::tempdir().unwrap();
     let plan = dir.path().join("p.toml");
-    let allows: Vec<String> = [
-        "network",
-        "radios",
-        "swap",
-        "core-dumps",
-        "memory-lock",
-        "clock",
-    ]
-    .iter()
-    .map(|c| format!("{{ check = \"{c}\", reason = \"test machine\" }}"))
-    .collect();
+    let allows: Vec<String> = AIR_GAP
+        .iter()
+        .map(|c| format!("{{ check = \"{c}\", reason = \"test machine\" }}"))
+        .collect();
     std::fs::write(
         &plan,
         format!(

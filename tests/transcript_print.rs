@@ -7,30 +7,14 @@
 
 mod common;
 
-use std::io::Write;
 use std::path::Path;
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
 
-use common::{run, testdata};
+use common::{run, testdata, tools_or_skip, wait_or_kill};
 use keyceremony::digest::Sha256Digest;
 use keyceremony::plan::Mode;
 use keyceremony::transcript::{self, Header, Interruption, TranscriptWriter, VerifyOptions};
 use serde_json::json;
-
-fn say(msg: &str) {
-    let _ = writeln!(std::io::stderr(), "{msg}");
-}
-
-fn have(tool: &str, arg: &str) -> bool {
-    Command::new(tool)
-        .arg(arg)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .map(|s| s.success())
-        .unwrap_or(false)
-}
 
 fn vector_html(dir: &Path) -> std::path::PathBuf {
     let out = dir.join("transcript.html");
@@ -224,7 +208,7 @@ fn a_tampered_transcript_is_not_printed_and_nothing_is_overwritten() {
 
 fn print_pdf(chromium: &str, html: &Path, pdf: &Path) {
     let profile = tempfile::tempdir().unwrap();
-    let mut child = Command::new(chromium)
+    let child = Command::new(chromium)
         .args([
             "--headless",
             "--no-sandbox",
@@ -242,20 +226,8 @@ fn print_pdf(chromium: &str, html: &Path, pdf: &Path) {
         .stderr(Stdio::null())
         .spawn()
         .expect("chromium starts");
-    let start = Instant::now();
-    loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            assert!(status.success(), "chromium exited with {status}");
-            assert!(pdf.is_file(), "chromium wrote no PDF");
-            return;
-        }
-        if start.elapsed() > Duration::from_secs(120) {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("chromium did not print within 120 s");
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    wait_or_kill(child, 120, "chromium printing to PDF");
+    assert!(pdf.is_file(), "chromium wrote no PDF");
 }
 
 fn pdf_info(pdf: &Path) -> (usize, String) {
@@ -292,17 +264,18 @@ const VECTOR_PAGES: usize = 4;
 
 #[test]
 fn printable_renders_and_prints_in_chromium_on_a4_and_letter() {
-    let chromium = ["chromium", "chromium-browser"]
-        .into_iter()
-        .find(|c| have(c, "--version"));
-    let Some(chromium) = chromium.filter(|_| have("pdfinfo", "-v") && have("pdftotext", "-v"))
-    else {
-        if std::env::var_os("KEYCEREMONY_REQUIRE_INTEROP").is_some() {
-            panic!("chromium or poppler (pdfinfo, pdftotext) is not installed and KEYCEREMONY_REQUIRE_INTEROP is set: run scripts/ensure-chromium.sh and scripts/ensure-transcript-tools.sh");
-        }
-        say("SKIPPED printable_renders_and_prints_in_chromium_on_a4_and_letter: chromium or poppler-utils is not installed (run scripts/ensure-chromium.sh, scripts/ensure-transcript-tools.sh)");
+    if !tools_or_skip(
+        "printable_renders_and_prints_in_chromium_on_a4_and_letter",
+        &[
+            ("chromium", "--version"),
+            ("pdfinfo", "-v"),
+            ("pdftotext", "-v"),
+        ],
+        "scripts/ensure-chromium.sh and scripts/ensure-transcript-tools.sh",
+    ) {
         return;
-    };
+    }
+    let chromium = "chromium";
     let dir = tempfile::tempdir().unwrap();
     let html = std::fs::read_to_string(vector_html(dir.path())).unwrap();
     assert!(html.contains("@page { size: auto;"));

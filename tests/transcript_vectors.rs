@@ -10,7 +10,7 @@ mod common;
 
 use std::path::{Path, PathBuf};
 
-use common::{run, testdata};
+use common::{run, testdata, tools_or_skip};
 use keyceremony::digest::Sha256Digest;
 use keyceremony::plan::Plan;
 use keyceremony::record::CeremonyRecord;
@@ -290,16 +290,11 @@ fn an_interrupted_run_closes_with_what_was_and_was_not_handed_out() {
 fn openssl_verifies_the_vector_signature() {
     // an independent Ed25519 implementation, given only what docs/ceremony.md
     // says is signed
-    let have = std::process::Command::new("openssl")
-        .arg("version")
-        .output()
-        .map(|o| o.status.success())
-        .unwrap_or(false);
-    if !have {
-        if std::env::var_os("KEYCEREMONY_REQUIRE_INTEROP").is_some() {
-            panic!("openssl is not installed and KEYCEREMONY_REQUIRE_INTEROP is set: run scripts/ensure-transcript-tools.sh");
-        }
-        eprintln!("SKIPPED openssl_verifies_the_vector_signature: openssl is not installed (run scripts/ensure-transcript-tools.sh)");
+    if !tools_or_skip(
+        "openssl_verifies_the_vector_signature",
+        &[("openssl", "version")],
+        "scripts/ensure-transcript-tools.sh",
+    ) {
         return;
     }
     let bytes = std::fs::read(vector_dir().join("transcript.jsonl")).unwrap();

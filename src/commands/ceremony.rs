@@ -114,8 +114,27 @@ fn check_plan(a: &CheckPlanArgs) -> Result<Outcome> {
             format!("{} to fail: {}", e.check, e.reason),
         ));
     }
+    // files are often brought on a stick at the ceremony: said, not refused
+    let mut files = Vec::new();
+    for (what, path) in plan.referenced_files() {
+        let present = path.is_file() || path.is_dir();
+        text.push(row(
+            what,
+            format!(
+                "{} ({})",
+                path.display(),
+                if present {
+                    "present"
+                } else {
+                    "not found here: bring it to the ceremony"
+                }
+            ),
+        ));
+        files.push(json!({"for": what, "path": path.display().to_string(), "present": present}));
+    }
     text.extend(word_lines("plan sha256", &plan.sha256));
     let mut json = plan.facts();
+    json["files"] = json!(files);
     json["plan_words"] = json!(plan.sha256.to_words());
     Ok(Outcome::success(text, json))
 }
