@@ -61,8 +61,8 @@ pub const VERSION: u64 = 1;
 pub const SIGNATURE_CONTEXT: &str = "keyceremony-transcript/v1";
 /// Longest line written or read, `\n` included.
 pub const MAX_LINE_BYTES: usize = 1 << 20;
-/// Largest transcript read.
-pub const MAX_TRANSCRIPT_BYTES: u64 = 64 << 20;
+/// Largest transcript read (a ceremony of 255 custodians writes well under 1 MiB).
+pub const MAX_TRANSCRIPT_BYTES: u64 = 16 << 20;
 
 pub const STEP_START: &str = "start";
 pub const STEP_CLOSE: &str = "close";
