@@ -139,15 +139,6 @@ pub fn load_path(
     console: &mut dyn Console,
     events: &mut dyn EventSink,
 ) -> Result<Vec<Loaded>> {
-    load_path_with(path, unsealer, console, events)
-}
-
-fn load_path_with(
-    path: &Path,
-    unsealer: &mut Unsealer,
-    console: &mut dyn Console,
-    events: &mut dyn EventSink,
-) -> Result<Vec<Loaded>> {
     let head = read_head(path)?;
     let source = path.display().to_string();
     match sniff(&head) {
@@ -219,7 +210,7 @@ pub fn load_all(
     let mut items = Vec::new();
     let mut failures = Vec::new();
     for p in paths {
-        match load_path_with(p, unsealer, console, events) {
+        match load_path(p, unsealer, console, events) {
             Ok(mut got) => items.append(&mut got),
             Err(e) => failures.push(rejected(p, e)),
         }
