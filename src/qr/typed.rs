@@ -220,7 +220,10 @@ pub fn read_typed_share_from(
             "the lines do not form a whole share (wrong length); check the last line",
         )
     })?;
-    let shard = payload::decode_body(&body).map_err(|e| Error::input(src, e))?;
+    let shard = payload::decode_body(&body).map_err(|source| Error::QrPayload {
+        path: src.to_path_buf(),
+        source,
+    })?;
     events.emit(Event::TypedShareRead {
         id: shard.share.id().get(),
         ceremony_id: shard.info.ceremony_id.clone(),
