@@ -7,9 +7,9 @@ use std::path::Path;
 use serde_json::{json, Value};
 
 use crate::bundle::{
-    self, BundleMeta, Contents, Include, Kind, Options, Passphrase, Sealed, Sealing,
+    self, BundleMeta, Contents, Include, Kind, Options, Passphrase, Sealed, Sealing, Unsealing,
 };
-use crate::cli::{BundleCommand, SealArgs};
+use crate::cli::{BundleCommand, BundleUnsealArgs, SealArgs};
 use crate::commands::{Context, Outcome};
 use crate::console::Console;
 use crate::error::{Error, Result};
@@ -57,12 +57,7 @@ pub fn run(
         }
         BundleCommand::Inspect(a) => inspect(&a.file),
         BundleCommand::Verify(a) => {
-            let unsealing = bundle::unsealing_for(
-                &a.file,
-                a.unseal.identity.as_deref(),
-                a.unseal.passphrase_file.as_deref(),
-                console,
-            )?;
+            let unsealing = unsealing(&a.file, &a.unseal, console)?;
             let c = bundle::verify_bundle(&a.file, &unsealing, &Options::default(), events)?;
             let (mut text, mut json) = describe_contents(&a.file, &c);
             text.insert(
@@ -73,12 +68,7 @@ pub fn run(
             Ok(Outcome::success(text, json))
         }
         BundleCommand::Open(a) => {
-            let unsealing = bundle::unsealing_for(
-                &a.file,
-                a.unseal.identity.as_deref(),
-                a.unseal.passphrase_file.as_deref(),
-                console,
-            )?;
+            let unsealing = unsealing(&a.file, &a.unseal, console)?;
             let options = Options {
                 force: a.force,
                 progress: true,
@@ -104,6 +94,16 @@ pub fn run(
             Ok(Outcome::success(text, json))
         }
     }
+}
+
+/// What opens the bundle, from `--identity` / `--passphrase-file` or a prompt.
+fn unsealing(file: &Path, u: &BundleUnsealArgs, console: &mut dyn Console) -> Result<Unsealing> {
+    bundle::unsealing_for(
+        file,
+        u.identity.as_deref(),
+        u.passphrase_file.as_deref(),
+        console,
+    )
 }
 
 /// Whether any sealing option was given (they need a bundle to go with).
