@@ -7,7 +7,8 @@ cd "$(dirname "$0")/.."
 scripts/ensure-build-deps.sh
 scripts/ensure-bundle-interop.sh
 scripts/ensure-chromium.sh
-# interop peers (age CLI, the Python Nexus implementation, Chromium) must be there: fail, never skip
+scripts/ensure-transcript-tools.sh
+# interop peers (age CLI, the Python Nexus implementation, Chromium, poppler, openssl) must be there: fail, never skip
 export KEYCEREMONY_REQUIRE_INTEROP=1
 
 echo "== format and lint"

@@ -7,6 +7,7 @@
 use std::path::Path;
 
 use crate::console::Console;
+use crate::digest::Sha256Digest;
 use crate::error::{Error, ReadBack, Result};
 use crate::events::EventSink;
 use crate::inputs::read_bounded;
@@ -15,7 +16,7 @@ use crate::seal_target::SealTarget;
 use crate::secret::RootKey;
 use crate::shamir;
 use crate::shard::ShardFile;
-use crate::split::{OutputKind, Sha256, ShareReport, Shares, SplitCheckError};
+use crate::split::{OutputKind, ShareReport, Shares, SplitCheckError};
 
 fn read_back(path: &Path, problem: ReadBack) -> Error {
     Error::ReadBack {
@@ -36,9 +37,9 @@ pub fn shard_file(path: &Path, expected: &ShardFile) -> Result<()> {
 
 /// Checks that a written sealed share is byte for byte what was sealed
 /// (its SHA-256). Needs no token; [`sealed_share`] proves the token opens it.
-pub fn sealed_file(path: &Path, written: &Sha256) -> Result<()> {
+pub fn sealed_file(path: &Path, written: &Sha256Digest) -> Result<()> {
     let bytes = read_bounded(path, crate::seal::MAX_SEALED_LEN as u64, "sealed share")?;
-    if Sha256::of(&bytes) != *written {
+    if Sha256Digest::of(&bytes) != *written {
         return Err(read_back(path, ReadBack::DifferentBytes));
     }
     Ok(())

@@ -140,6 +140,14 @@ pub enum Error {
     /// The command line asks for something impossible or contradictory.
     #[error("{0}")]
     Usage(String),
+
+    /// A ceremony plan was refused (file, line and column inside).
+    #[error(transparent)]
+    Plan(Box<crate::plan::PlanError>),
+
+    /// A transcript failed verification (file and line inside).
+    #[error(transparent)]
+    Transcript(Box<crate::transcript::TranscriptError>),
 }
 
 /// What an output check found when reading an output back.

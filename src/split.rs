@@ -14,13 +14,12 @@
 //!    [`crate::check_back`] on what was written;
 //! 4. [`crate::check_back::reconstructs`]: the shares give back the key.
 
-use std::fmt;
 use std::path::{Path, PathBuf};
 
 use rand_core::OsRng;
-use sha2::Digest;
 
 use crate::atomic_file::OutputBatch;
+use crate::digest::Sha256Digest;
 use crate::error::{Error, RequestError, Result};
 use crate::inputs::read_bounded;
 use crate::record::{self, CeremonyId, CeremonyInfo, CeremonyRecord, CustodianEntry};
@@ -73,28 +72,6 @@ pub struct SplitRequest {
     pub transports: Vec<Transport>,
 }
 
-/// A SHA-256 digest of a file's bytes.
-#[derive(Clone, Copy, PartialEq, Eq, Hash)]
-pub struct Sha256(pub [u8; 32]);
-
-impl Sha256 {
-    pub fn of(bytes: &[u8]) -> Self {
-        Sha256(sha2::Sha256::digest(bytes).into())
-    }
-}
-
-impl fmt::Display for Sha256 {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&hex::encode(self.0))
-    }
-}
-
-impl fmt::Debug for Sha256 {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "Sha256({self})")
-    }
-}
-
 /// What kind of file an output is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum OutputKind {
@@ -111,7 +88,7 @@ pub enum OutputKind {
 pub struct OutputFile {
     pub path: PathBuf,
     pub kind: OutputKind,
-    pub sha256: Sha256,
+    pub sha256: Sha256Digest,
 }
 
 /// How a share was handed out.
@@ -280,6 +257,8 @@ pub fn split_key(
                 name: custodian(i),
             })
             .collect(),
+        // a ceremony run sets its transcript key here before writing the record
+        ceremony_public_key: None,
     };
     Ok(Shares {
         info,
@@ -311,7 +290,7 @@ pub fn stage_record(shares: &Shares, dir: &Path, batch: &mut OutputBatch) -> Res
     Ok(OutputFile {
         path,
         kind: OutputKind::CeremonyRecord,
-        sha256: Sha256::of(json.as_bytes()),
+        sha256: Sha256Digest::of(json.as_bytes()),
     })
 }
 
@@ -360,7 +339,7 @@ pub fn stage_share(
             report.outputs.push(OutputFile {
                 path,
                 kind: OutputKind::SealedShare,
-                sha256: Sha256::of(&bytes),
+                sha256: Sha256Digest::of(&bytes),
             });
             report.sealed_to = Some(target.clone());
         }
@@ -375,7 +354,7 @@ pub fn stage_share(
                 report.outputs.push(OutputFile {
                     path,
                     kind: OutputKind::ShardFile,
-                    sha256: Sha256::of(text.as_bytes()),
+                    sha256: Sha256Digest::of(text.as_bytes()),
                 });
             }
             if let Transport::QrSheet { .. } = transport {
@@ -386,7 +365,7 @@ pub fn stage_share(
                     report.outputs.push(OutputFile {
                         path,
                         kind,
-                        sha256: Sha256(digest),
+                        sha256: Sha256Digest(digest),
                     });
                 }
                 report.qr_version = Some(qr.version);

@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use keyceremony::assemble::{self, Delivered, KeyOutput};
 use keyceremony::check_back;
 use keyceremony::console::{PromptKind, ScriptedConsole};
+use keyceremony::digest::Sha256Digest;
 use keyceremony::error::{Error, ReadBack, RequestError};
 use keyceremony::events::{Event, Severity, TouchPrompt};
 use keyceremony::inputs::InputOptions;
@@ -15,9 +16,7 @@ use keyceremony::recovery::{Rejection, SetProblem};
 use keyceremony::seal_target::{self, SealTargetRequest};
 use keyceremony::secret::RootKey;
 use keyceremony::shamir::SplitParams;
-use keyceremony::split::{
-    self, KeySource, OutputKind, Sha256, SplitRequest, Transport, TransportKind,
-};
+use keyceremony::split::{self, KeySource, OutputKind, SplitRequest, Transport, TransportKind};
 use keyceremony::token::manage::{self, InitRequest};
 use keyceremony::token::soft::{SoftProvider, TouchResponse};
 use keyceremony::token::{Pin, PinPolicy, Token, TokenError, TouchPolicy};
@@ -154,7 +153,7 @@ fn split_with_a_sealed_share_then_verify_and_assemble_through_the_console() {
     assert_eq!(report.shares[2].outputs[0].kind, OutputKind::ShardFile);
     for f in report.files() {
         assert_eq!(
-            Sha256::of(&std::fs::read(&f.path).unwrap()),
+            Sha256Digest::of(&std::fs::read(&f.path).unwrap()),
             f.sha256,
             "{f:?}"
         );

@@ -17,6 +17,8 @@ use crate::inputs::InputOptions;
 
 pub mod assemble;
 pub mod bundle;
+pub mod ceremony;
+pub mod preflight;
 pub mod qr;
 pub mod split;
 pub mod token;
@@ -79,6 +81,8 @@ pub fn run(cli: Cli) -> i32 {
         Command::Qr(crate::cli::QrCommand::Decode(a)) => qr::decode(a, &ctx),
         Command::Bundle(b) => bundle::run(b, &ctx, console, events),
         Command::Token(a) => token::run(a, &ctx, console, events),
+        Command::Preflight(a) => preflight::run(a, &ctx),
+        Command::Ceremony(c) => ceremony::run(c, &ctx),
     };
     for warning in crate::secret::take_process_warnings() {
         eprintln!("warning: {warning}");
