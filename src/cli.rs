@@ -412,12 +412,36 @@ pub struct PreflightArgs {
 
 #[derive(Debug, Subcommand)]
 pub enum CeremonyCommand {
+    /// Run a ceremony from its plan, step by step: preflight, key, split, each custodian's share checked back, bundles, a signed transcript
+    Run(RunArgs),
     /// Check a plan file strictly and show its SHA-256 as hex and as words to read aloud
     CheckPlan(CheckPlanArgs),
     /// Check a transcript: every line chained, the run closed, the signature, and the record's key
     VerifyTranscript(VerifyTranscriptArgs),
     /// Write the printable transcript (HTML, A4 or Letter) with signature lines, after verifying it
     PrintTranscript(PrintTranscriptArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// The plan (ceremony/*.toml)
+    #[arg(value_name = "PLAN")]
+    pub plan: PathBuf,
+
+    /// Output folder: created if missing, refused if not empty [default: <plan name>-ceremony]
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+
+    /// Confirm every step and receipt without asking (recorded as --yes in the transcript; no scans are asked for)
+    #[arg(long)]
+    pub yes: bool,
+
+    /// A connected network interface only warns in preflight instead of failing (recorded)
+    #[arg(long)]
+    pub allow_network: bool,
+
+    #[command(flatten)]
+    pub unseal: UnsealArgs,
 }
 
 #[derive(Debug, Args)]

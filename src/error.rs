@@ -148,6 +148,10 @@ pub enum Error {
     /// A transcript failed verification (file and line inside).
     #[error(transparent)]
     Transcript(Box<crate::transcript::TranscriptError>),
+
+    /// A ceremony run refused before anything was written.
+    #[error(transparent)]
+    CeremonyRefused(#[from] crate::ceremony::RunRefused),
 }
 
 /// What an output check found when reading an output back.

@@ -15,6 +15,7 @@
 pub mod assemble;
 pub mod atomic_file;
 pub mod bundle;
+pub mod ceremony;
 pub mod check_back;
 pub mod cli;
 pub mod commands;

@@ -251,6 +251,12 @@ impl Include {
     /// regular files are all taken (sorted). Stored under the path as given,
     /// cleaned of `./`. Links and special files are refused.
     pub fn collect(path: &Path) -> Result<Vec<Include>> {
+        Include::collect_in(Path::new(""), path)
+    }
+
+    /// [`Include::collect`] for a `path` relative to `base` (a ceremony
+    /// plan's folder), stored under `path` as given.
+    pub fn collect_in(base: &Path, path: &Path) -> Result<Vec<Include>> {
         let text = path
             .to_str()
             .ok_or_else(|| Error::input(path, "an included path must be UTF-8"))?;
@@ -262,7 +268,7 @@ impl Include {
             )
         })?;
         let mut out = Vec::new();
-        collect_into(path, &name, &mut out)?;
+        collect_into(&base.join(path), &name, &mut out)?;
         if let Some(clash) = out
             .iter()
             .find(|i| i.name == MANIFEST_PATH || i.name == ROOT_KEY_PATH)

@@ -14,8 +14,13 @@ use crate::transcript::{self, Outcome as RunOutcome, VerifiedTranscript, VerifyO
 
 use super::{Context, Outcome};
 
-pub fn run(cmd: &CeremonyCommand, _ctx: &Context) -> Result<Outcome> {
+pub fn run(
+    cmd: &CeremonyCommand,
+    ctx: &Context,
+    console: &mut dyn crate::console::Console,
+) -> Result<Outcome> {
     match cmd {
+        CeremonyCommand::Run(a) => super::ceremony_run::run(a, ctx, console),
         CeremonyCommand::CheckPlan(a) => check_plan(a),
         CeremonyCommand::VerifyTranscript(a) => verify_transcript(a),
         CeremonyCommand::PrintTranscript(a) => print_transcript(a),
@@ -23,7 +28,7 @@ pub fn run(cmd: &CeremonyCommand, _ctx: &Context) -> Result<Outcome> {
 }
 
 /// Words in rows of eight, indented under a label.
-fn word_lines(label: &str, d: &Sha256Digest) -> Vec<String> {
+pub(super) fn word_lines(label: &str, d: &Sha256Digest) -> Vec<String> {
     let words = d.to_words();
     let w: Vec<&str> = words.split(' ').collect();
     let mut out = vec![format!("  {label:<20} {}", d.to_hex())];

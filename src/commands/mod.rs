@@ -18,6 +18,7 @@ use crate::inputs::InputOptions;
 pub mod assemble;
 pub mod bundle;
 pub mod ceremony;
+pub mod ceremony_run;
 pub mod preflight;
 pub mod qr;
 pub mod split;
@@ -82,7 +83,7 @@ pub fn run(cli: Cli) -> i32 {
         Command::Bundle(b) => bundle::run(b, &ctx, console, events),
         Command::Token(a) => token::run(a, &ctx, console, events),
         Command::Preflight(a) => preflight::run(a, &ctx),
-        Command::Ceremony(c) => ceremony::run(c, &ctx),
+        Command::Ceremony(c) => ceremony::run(c, &ctx, console),
     };
     for warning in crate::secret::take_process_warnings() {
         eprintln!("warning: {warning}");
