@@ -123,48 +123,49 @@ impl Runner<'_> {
             force: false,
             progress: false,
         };
-        let (decrypted, verified) = match &check {
-            Some(unsealing) => {
-                let mut relay = Relay::new(&mut *self.narrator);
-                let contents = bundle::verify_bundle(&path, unsealing, &options, &mut relay);
-                heard.extend(relay.heard);
-                let contents = contents.map_err(Runner::failed(STEP))?;
-                let manifest_id = contents
-                    .manifest
-                    .as_ref()
-                    .and_then(|m| m.ceremony_id.clone());
-                if contents.key_fingerprint != Some(info.fingerprint)
-                    || manifest_id.as_ref() != Some(&info.ceremony_id)
-                {
-                    return Err(Stop::Failed {
+        let mut check_once = || -> Result<(bool, String), Stop> {
+            match &check {
+                Some(unsealing) => {
+                    let mut relay = Relay::new(&mut *self.narrator);
+                    let contents = bundle::verify_bundle(&path, unsealing, &options, &mut relay);
+                    heard.extend(relay.heard);
+                    let contents = contents.map_err(Runner::failed(STEP))?;
+                    let manifest_id = contents
+                        .manifest
+                        .as_ref()
+                        .and_then(|m| m.ceremony_id.clone());
+                    if contents.key_fingerprint != Some(info.fingerprint)
+                        || manifest_id.as_ref() != Some(&info.ceremony_id)
+                    {
+                        return Err(Stop::Failed {
                         step: STEP.into(),
                         error: Error::input(
                             &path,
                             "the bundle decrypts, but its key or ceremony is not this ceremony's",
                         ),
                     });
+                    }
+                    let how = match kind {
+                        Kind::Age => "decrypted with the plan's check identity",
+                        Kind::NexusBackup => "decrypted with the passphrase",
+                    };
+                    Ok((
+                        true,
+                        format!(
+                            "{how}: every file hash and the key fingerprint {} check out",
+                            info.fingerprint
+                        ),
+                    ))
                 }
-                let how = match kind {
-                    Kind::Age => "decrypted with the plan's check identity",
-                    Kind::NexusBackup => "decrypted with the passphrase",
-                };
-                (
-                    true,
-                    format!(
-                        "{how}: every file hash and the key fingerprint {} check out",
-                        info.fingerprint
-                    ),
-                )
-            }
-            None => {
-                let inspection = bundle::inspect(&path).map_err(Runner::failed(STEP))?;
-                let x25519 = inspection
-                    .stanzas
-                    .iter()
-                    .filter(|s| s.kind == "X25519")
-                    .count();
-                if inspection.kind != Kind::Age || x25519 != sealed.recipients.len() {
-                    return Err(Stop::Failed {
+                None => {
+                    let inspection = bundle::inspect(&path).map_err(Runner::failed(STEP))?;
+                    let x25519 = inspection
+                        .stanzas
+                        .iter()
+                        .filter(|s| s.kind == "X25519")
+                        .count();
+                    if inspection.kind != Kind::Age || x25519 != sealed.recipients.len() {
+                        return Err(Stop::Failed {
                         step: STEP.into(),
                         error: Error::input(
                             &path,
@@ -174,21 +175,35 @@ impl Runner<'_> {
                             ),
                         ),
                     });
-                }
-                (
+                    }
+                    Ok((
                     false,
                     format!(
                         "header checked only ({x25519} X25519 recipient stanzas): the plan gives no check_identity, so it was not decrypted"
                     ),
-                )
+                ))
+                }
+            }
+        };
+        let checked = check_once();
+        let (decrypted, verified) = match checked {
+            Ok(v) => v,
+            Err(stop) => {
+                // a bundle that does not verify is no output
+                let _ = std::fs::remove_file(&path);
+                return Err(stop);
             }
         };
         self.line(format!("{}: {verified}", file_name(&path)));
-        let by = self.confirm(
-            STEP,
-            &format!("Bundle {}: written and verified; go on?", file_name(&path)),
-        )?;
-        self.record(
+        self.bundles.push(BundleReport {
+            path: path.clone(),
+            kind,
+            size: sealed.created.size,
+            sha256,
+            decrypted,
+            verified: verified.clone(),
+        });
+        self.conclude(
             STEP,
             json!({
                 "format": kind.to_string(),
@@ -202,17 +217,9 @@ impl Runner<'_> {
                 "decrypted": decrypted,
                 "verified": verified,
                 "events": heard,
-                "confirmed_by": by,
             }),
-        )?;
-        self.bundles.push(BundleReport {
-            path,
-            kind,
-            size: sealed.created.size,
-            sha256,
-            decrypted,
-            verified,
-        });
-        Ok(())
+            &format!("Bundle {}: written and verified; go on?", file_name(&path)),
+        )
+        .map(|_| ())
     }
 }

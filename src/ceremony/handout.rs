@@ -211,16 +211,6 @@ impl Runner<'_> {
         }
 
         let files: Vec<String> = report.outputs.iter().map(|o| file_name(&o.path)).collect();
-        let by = self.confirm_by(
-            STEP,
-            &format!(
-                "{}: have you received share {} ({}) and seen it checked?",
-                c.name,
-                report.id,
-                files.join(", ")
-            ),
-            &c.name,
-        )?;
         let facts = json!({
             "share": report.id,
             "custodian": c.name,
@@ -240,9 +230,14 @@ impl Runner<'_> {
             "qr_version": report.qr_version,
             "check_back": checks.iter().map(CheckBack::facts).collect::<Vec<_>>(),
             "events": heard,
-            "receipt_confirmed_by": by,
         });
-        self.record(STEP, facts)?;
+        let question = format!(
+            "{}: have you received share {} ({}) and seen it checked?",
+            c.name,
+            report.id,
+            files.join(", ")
+        );
+        let by = self.conclude_by(STEP, facts, "receipt_confirmed_by", &question, &c.name)?;
         // handed out: its files are outputs now, no longer scrubbed on a stop
         self.pending.clear();
         self.shares.push(ShareHandout {

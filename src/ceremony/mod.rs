@@ -405,9 +405,40 @@ impl Runner<'_> {
         }
     }
 
-    /// The lead confirms (or `--yes`); returns who confirmed.
-    fn confirm(&mut self, step: &str, question: &str) -> std::result::Result<String, Stop> {
-        self.confirm_by(step, question, &self.plan.lead.clone())
+    /// The lead confirms the step (or `--yes`), then it is recorded with
+    /// `confirmed_by`; a stop at the question records it with
+    /// `confirmed_by: null` and `stopped_here`. Returns who confirmed.
+    fn conclude(
+        &mut self,
+        step: &str,
+        facts: Value,
+        question: &str,
+    ) -> std::result::Result<String, Stop> {
+        let lead = self.plan.lead.clone();
+        self.conclude_by(step, facts, "confirmed_by", question, &lead)
+    }
+
+    fn conclude_by(
+        &mut self,
+        step: &str,
+        mut facts: Value,
+        field: &str,
+        question: &str,
+        who: &str,
+    ) -> std::result::Result<String, Stop> {
+        match self.confirm_by(step, question, who) {
+            Ok(by) => {
+                facts[field] = json!(by);
+                self.record(step, facts)?;
+                Ok(by)
+            }
+            Err(stop) => {
+                facts[field] = Value::Null;
+                facts["stopped_here"] = json!(stop.to_string());
+                self.record(step, facts)?;
+                Err(stop)
+            }
+        }
     }
 
     fn confirm_by(
@@ -518,16 +549,16 @@ impl Runner<'_> {
             &plan.sha256.to_hex(),
             &plan.sha256.to_words(),
         );
-        let by = self.confirm(
-            STEP,
-            "Plan: was its SHA-256 read aloud, and does it match the reviewed plan?",
-        )?;
         let mut facts = plan.facts();
         facts["plan_file"] = json!(plan.path.display().to_string());
         facts["plan_words"] = json!(plan.sha256.to_words());
         facts["output_label"] = json!(self.label);
-        facts["confirmed_by"] = json!(by);
-        self.record(STEP, facts)
+        self.conclude(
+            STEP,
+            facts,
+            "Plan: was its SHA-256 read aloud, and does it match the reviewed plan?",
+        )
+        .map(|_| ())
     }
 
     fn step_preflight(&mut self) -> std::result::Result<(), Stop> {
@@ -553,9 +584,8 @@ impl Runner<'_> {
                 failed: report.blocking().iter().map(|c| c.id).collect(),
             });
         }
-        let by = self.confirm(STEP, "Preflight: go on with this machine?")?;
-        facts["confirmed_by"] = json!(by);
-        self.record(STEP, facts)
+        self.conclude(STEP, facts, "Preflight: go on with this machine?")
+            .map(|_| ())
     }
 
     /// The test-token folder this run uses, if any (known before it exists).
@@ -604,14 +634,13 @@ impl Runner<'_> {
         let fp = key.fingerprint();
         let fp_words = crate::pgp_words::to_phrase(fp.as_bytes());
         self.words("key fingerprint", &fp.to_string(), &fp_words);
-        let by = self.confirm(
-            STEP,
-            "Key: was its fingerprint read aloud and written down?",
-        )?;
         facts["key_fingerprint"] = json!(fp.to_string());
         facts["fingerprint_words"] = json!(fp_words);
-        facts["confirmed_by"] = json!(by);
-        self.record(STEP, facts)?;
+        self.conclude(
+            STEP,
+            facts,
+            "Key: was its fingerprint read aloud and written down?",
+        )?;
         Ok(key)
     }
 
@@ -649,10 +678,6 @@ impl Runner<'_> {
             &record.sha256.to_hex(),
             &record.sha256.to_words(),
         );
-        let by = self.confirm(
-            STEP,
-            "Split: was the ceremony id read aloud and written down?",
-        )?;
         let facts = json!({
             "ceremony_id": info.ceremony_id.to_string(),
             "label": info.label,
@@ -664,12 +689,15 @@ impl Runner<'_> {
             "reconstructs_key": true,
             "record": {"file": file_name(&record.path), "sha256": record.sha256.to_hex()},
             "ceremony_public_key": hex::encode(self.writer.public_key()),
-            "confirmed_by": by,
         });
         self.record = Some(record);
         self.record_doc = Some(shares.record.clone());
         self.info = Some(info);
-        self.record(STEP, facts)?;
+        self.conclude(
+            STEP,
+            facts,
+            "Split: was the ceremony id read aloud and written down?",
+        )?;
         Ok(shares)
     }
 
