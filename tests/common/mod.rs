@@ -100,6 +100,44 @@ pub fn on_terminal(
     envs: &[(&str, &std::path::Path)],
     answers: &[(&str, &str)],
 ) -> (i32, String) {
+    let steps: Vec<(&str, Do)> = answers.iter().map(|(p, a)| (*p, Do::Type(a))).collect();
+    on_terminal_doing(args, envs, &steps)
+}
+
+/// What to do on the terminal once a text has shown.
+#[derive(Clone, Copy, Debug)]
+pub enum Do<'a> {
+    /// Type this and Enter.
+    Type(&'a str),
+    /// Send these bytes as typed, without Enter (`b"\x03"` is Ctrl-C).
+    Keys(&'a [u8]),
+    /// Send this signal to the keyceremony process itself (not the terminal).
+    Signal(i32),
+}
+
+/// The keyceremony process of this test: its executable is the binary and
+/// its command line holds `marker` (a path unique to the test).
+fn pid_of(bin: &std::path::Path, marker: &str) -> Option<i32> {
+    for e in std::fs::read_dir("/proc").ok()?.flatten() {
+        let Ok(pid) = e.file_name().to_string_lossy().parse::<i32>() else {
+            continue;
+        };
+        let exe = std::fs::read_link(e.path().join("exe")).ok();
+        let cmdline = std::fs::read(e.path().join("cmdline")).unwrap_or_default();
+        if exe.as_deref() == Some(bin) && String::from_utf8_lossy(&cmdline).contains(marker) {
+            return Some(pid);
+        }
+    }
+    None
+}
+
+/// [`on_terminal`] with each step one of [`Do`]. A [`Do::Signal`] goes to
+/// the process whose command line holds the last argument of `args`.
+pub fn on_terminal_doing(
+    args: &[&str],
+    envs: &[(&str, &std::path::Path)],
+    steps: &[(&str, Do)],
+) -> (i32, String) {
     use std::io::{Read, Write};
     use std::process::Stdio;
     use std::sync::{Arc, Mutex};
@@ -130,7 +168,7 @@ pub fn on_terminal(
     });
     let mut stdin = child.stdin.take().unwrap();
     let mut seen_upto = 0;
-    for (prompt, answer) in answers {
+    for (prompt, action) in steps {
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
             let text = shown.lock().unwrap().clone();
@@ -145,7 +183,16 @@ pub fn on_terminal(
             std::thread::sleep(Duration::from_millis(50));
         }
         std::thread::sleep(Duration::from_millis(200)); // echo goes off after the prompt
-        writeln!(stdin, "{answer}").unwrap();
+        match action {
+            Do::Type(answer) => writeln!(stdin, "{answer}").unwrap(),
+            Do::Keys(bytes) => stdin.write_all(bytes).unwrap(),
+            Do::Signal(sig) => {
+                let marker = args.last().expect("a marker argument");
+                let pid = pid_of(&bin, marker).expect("the keyceremony process");
+                assert_eq!(unsafe { libc::kill(pid, *sig) }, 0);
+                std::thread::sleep(Duration::from_millis(200));
+            }
+        }
         stdin.flush().unwrap();
     }
     let status = child.wait().unwrap();
