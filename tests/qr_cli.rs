@@ -220,3 +220,39 @@ fn oversized_images_are_refused_before_decoding() {
             "huge.jpg: image has 100 megapixels",
         ));
 }
+
+#[test]
+fn split_qr_takes_thresholds_up_to_16() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("c17");
+    kc().args(["split", "-t", "17", "-n", "17", "--generate", "--qr"])
+        .arg("--out")
+        .arg(&out)
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains(
+            "--qr: QR sheets hold shares of thresholds up to 16, and this split needs 17",
+        ));
+    assert!(!out.exists(), "nothing is written");
+    // without --qr the same split works
+    kc().args(["split", "-t", "17", "-n", "17", "--generate"])
+        .arg("--out")
+        .arg(&out)
+        .assert()
+        .success();
+    // t = 16, the largest: its sheet is two pages and its code scans back
+    let out16 = dir.path().join("c16");
+    kc().args(["split", "-t", "16", "-n", "16", "--generate", "--qr"])
+        .arg("--out")
+        .arg(&out16)
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("QR version 26"));
+    let html = std::fs::read_to_string(out16.join("shard-16.html")).unwrap();
+    assert!(html.contains("page 2 of 2"));
+    kc().args(["qr", "decode"])
+        .arg(out16.join("shard-16.png"))
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("share 16 of 16 (any 16 recover)"));
+}

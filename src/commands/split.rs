@@ -24,6 +24,9 @@ pub fn run(a: &SplitArgs, ctx: &Context) -> Result<Outcome> {
     let params = SplitParams::new(a.threshold, a.shares)
         .map_err(|e| Error::Usage(format!("--threshold/--shares: {e}")))?;
     record::check_name(&a.label).map_err(|e| Error::Usage(format!("--label: {e}")))?;
+    if a.qr {
+        crate::qr::check_threshold(params)?;
+    }
     if a.custodians.len() > params.shares() as usize {
         return Err(Error::Usage(format!(
             "{} custodian names given for {} shares",

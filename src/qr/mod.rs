@@ -14,6 +14,7 @@ use qrcode::{Color, EcLevel, QrCode};
 
 use crate::atomic_file::OutputBatch;
 use crate::error::{Error, Result};
+use crate::shamir::SplitParams;
 use crate::shard::ShardFile;
 
 pub use decode::decode_image_file;
@@ -23,6 +24,23 @@ pub use typed::read_typed_share;
 pub const QUIET_ZONE: u32 = 4;
 /// Pixels per module in the PNG: 10 px gives a 650 px image for t = 2.
 pub const PNG_MODULE_PX: u32 = 10;
+
+/// Largest threshold printed as a QR sheet: t = 16 needs QR version 26
+/// (121 modules), printed at 0.93 mm a module; larger codes get hard to
+/// print and photograph, and their typed fallback longer than a page.
+pub const MAX_QR_THRESHOLD: u8 = 16;
+
+/// Refuses QR outputs for a split whose threshold is above [`MAX_QR_THRESHOLD`].
+pub fn check_threshold(params: SplitParams) -> Result<()> {
+    if params.threshold() > MAX_QR_THRESHOLD {
+        return Err(Error::Usage(format!(
+            "--qr: QR sheets hold shares of thresholds up to {MAX_QR_THRESHOLD}, and this split needs {}; \
+             give the shares as shard files or seal them to tokens instead",
+            params.threshold()
+        )));
+    }
+    Ok(())
+}
 
 /// The QR code of a shard: payload text in alphanumeric mode, level H, the
 /// smallest version it fits.
@@ -178,10 +196,22 @@ pub fn output_paths(dir: &Path, id: u8) -> [PathBuf; 3] {
 /// Stages `shard-<i>.png`, `.svg` and `.html` for one shard into `batch`,
 /// after scanning the PNG and the SVG back and comparing them with the share.
 pub fn write_qr_outputs(shard: &ShardFile, dir: &Path, batch: &mut OutputBatch) -> Result<()> {
+    write_qr_outputs_with(shard, dir, batch, &sheet::SheetOptions::default())
+}
+
+/// [`write_qr_outputs`], the sheet showing the extra facts of `options`
+/// (the ceremony's public key).
+pub fn write_qr_outputs_with(
+    shard: &ShardFile,
+    dir: &Path,
+    batch: &mut OutputBatch,
+    options: &sheet::SheetOptions,
+) -> Result<()> {
+    check_threshold(shard.info.params)?;
     let code = qr_code(shard)?;
     let png = render_png(&code);
     let svg = render_svg(&code);
-    let html = sheet::render_sheet(shard, &code)?;
+    let html = sheet::render_sheet_with(shard, &code, options)?;
     let [png_path, svg_path, html_path] = output_paths(dir, shard.share.id().get());
 
     scan_back(shard, &png_path, gray_of_png(&png))?;
