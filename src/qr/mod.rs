@@ -3,6 +3,7 @@
 //! photos. See docs/qr.md.
 
 pub mod decode;
+pub mod enhance;
 pub mod payload;
 pub mod sheet;
 pub mod typed;
