@@ -114,26 +114,14 @@ fn main() {
     }
 }
 
-/// Peak resident memory of this process since the last reset, in MiB
-/// (Linux: VmHWM, reset by writing 5 to /proc/self/clear_refs).
-fn peak_rss_mib() -> Option<f64> {
+/// A memory figure of this process from /proc/self/status, in MiB: `VmRSS`
+/// (now) or `VmHWM` (the peak since the last reset, which writing 5 to
+/// /proc/self/clear_refs does). Linux only; None elsewhere.
+fn status_mib(field: &str) -> Option<f64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
     let kb: f64 = status
         .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))?
-        .trim()
-        .trim_end_matches("kB")
-        .trim()
-        .parse()
-        .ok()?;
-    Some(kb / 1024.0)
-}
-
-fn current_rss_mib() -> Option<f64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let kb: f64 = status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))?
+        .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))?
         .trim()
         .trim_end_matches("kB")
         .trim()
@@ -203,11 +191,11 @@ fn hostile(dir: &Path) {
     println!("|---|---|---:|---:|");
     for (label, path) in cases {
         let _ = std::fs::write("/proc/self/clear_refs", "5");
-        let before = current_rss_mib();
+        let before = status_mib("VmRSS");
         let start = Instant::now();
         let result = qr::decode::decode_image_file(&path);
         let ms = start.elapsed().as_secs_f64() * 1000.0;
-        let added = match (peak_rss_mib(), before) {
+        let added = match (status_mib("VmHWM"), before) {
             (Some(peak), Some(before)) => format!("{:.0}", (peak - before).max(0.0)),
             _ => "-".into(),
         };

@@ -350,6 +350,15 @@ struct Recipe {
     highlight: Option<(f64, f64)>,
 }
 
+impl Recipe {
+    /// Ink and paper `half` grey levels either side of a middle drawn from [lo, hi).
+    fn contrast(&mut self, rng: &mut TestRng, lo: f64, hi: f64, half: f64) {
+        let mid = rng.range(lo, hi);
+        self.ink = mid - half;
+        self.paper = mid + half;
+    }
+}
+
 fn recipe(kind: Kind, tier: Tier, rng: &mut TestRng) -> Recipe {
     // Every tier carries a little of everything a camera adds.
     let mut r = Recipe {
@@ -394,12 +403,7 @@ fn recipe(kind: Kind, tier: Tier, rng: &mut TestRng) -> Recipe {
             r.shadow = tier.pick(0.7, 0.5, 0.35);
         }
         Kind::Noise => r.noise = tier.pick(12.0, 22.0, 32.0),
-        Kind::LowContrast => {
-            let mid = rng.range(110.0, 160.0);
-            let half = tier.pick(50.0, 28.0, 16.0);
-            r.ink = mid - half;
-            r.paper = mid + half;
-        }
+        Kind::LowContrast => r.contrast(rng, 110.0, 160.0, tier.pick(50.0, 28.0, 16.0)),
         Kind::Occlusion => {
             r.strokes = tier.pick(1.0, 2.0, 2.0) as usize;
             r.stroke_width = tier.pick(0.012, 0.025, 0.04);
@@ -420,18 +424,10 @@ fn recipe(kind: Kind, tier: Tier, rng: &mut TestRng) -> Recipe {
         // the hard tier's own damage already costs them most codes, so its
         // parameter is eased to where ZXing-C++ still reads some.
         Kind::HeavyBlur => r.blur_modules = tier.pick(0.5, 0.5, 0.45) * rng.range(0.9, 1.1),
-        Kind::Faint => {
-            // a faded print or a washed-out scan: ink and paper a few levels apart
-            let mid = rng.range(100.0, 170.0);
-            let half = tier.pick(10.0, 9.0, 9.5);
-            r.ink = mid - half;
-            r.paper = mid + half;
-        }
+        // a faded print or a washed-out scan: ink and paper a few levels apart
+        Kind::Faint => r.contrast(rng, 100.0, 170.0, tier.pick(10.0, 9.0, 9.5)),
         Kind::FaintBlurred => {
-            let mid = rng.range(100.0, 170.0);
-            let half = tier.pick(20.0, 16.0, 20.0);
-            r.ink = mid - half;
-            r.paper = mid + half;
+            r.contrast(rng, 100.0, 170.0, tier.pick(20.0, 16.0, 20.0));
             r.blur_modules = tier.pick(0.3, 0.38, 0.32) * rng.range(0.9, 1.1);
         }
         Kind::GlossyDim => {
