@@ -100,12 +100,29 @@ pub fn on_terminal(
     envs: &[(&str, &std::path::Path)],
     answers: &[(&str, &str)],
 ) -> (i32, String) {
+    let bin = assert_cmd::cargo::cargo_bin("keyceremony");
+    program_on_terminal(&bin, args, envs, answers)
+}
+
+/// [`on_terminal`] for any program (for example Go `age`, which reads a
+/// plugin's PIN request only from a terminal).
+pub fn program_on_terminal(
+    program: &Path,
+    args: &[&str],
+    envs: &[(&str, &std::path::Path)],
+    answers: &[(&str, &str)],
+) -> (i32, String) {
     use std::io::{Read, Write};
     use std::process::Stdio;
     use std::sync::{Arc, Mutex};
     use std::time::{Duration, Instant};
-    let bin = assert_cmd::cargo::cargo_bin("keyceremony");
-    let cmd = format!("{} {}", bin.display(), args.join(" "));
+    // `script` runs the command line through the shell: quote every word.
+    let quote = |w: &str| format!("'{}'", w.replace('\'', "'\\''"));
+    let words: Vec<String> = std::iter::once(program.to_string_lossy().into_owned())
+        .chain(args.iter().map(|a| a.to_string()))
+        .map(|w| quote(&w))
+        .collect();
+    let cmd = words.join(" ");
     let mut child = std::process::Command::new("script")
         .args(["-qec", &cmd, "/dev/null"])
         .envs(envs.iter().map(|(k, v)| (*k, *v)))
@@ -138,8 +155,14 @@ pub fn on_terminal(
                 seen_upto += i + prompt.len();
                 break;
             }
+            // A program that ended will show no more prompts (wait for its last output).
+            let ended = matches!(child.try_wait(), Ok(Some(_)));
+            if ended {
+                std::thread::sleep(Duration::from_millis(200));
+            }
+            let text = shown.lock().unwrap().clone();
             assert!(
-                Instant::now() < deadline,
+                !ended && Instant::now() < deadline,
                 "no prompt {prompt:?} in {text:?}"
             );
             std::thread::sleep(Duration::from_millis(50));
