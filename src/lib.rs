@@ -9,6 +9,7 @@ pub mod cli;
 pub mod commands;
 pub mod error;
 pub mod inputs;
+pub mod pcsc_loader;
 pub mod qr;
 pub mod record;
 pub mod recovery;
