@@ -7,6 +7,7 @@ cd "$(dirname "$0")/.."
 scripts/ensure-build-deps.sh
 scripts/ensure-bundle-interop.sh
 scripts/ensure-chromium.sh
+scripts/ensure-release-tools.sh
 # interop peers (age CLI, the Python Nexus implementation, Chromium) must be there: fail, never skip
 export KEYCEREMONY_REQUIRE_INTEROP=1
 

@@ -6,6 +6,7 @@
 pub mod atomic_file;
 pub mod bundle;
 pub mod cli;
+pub mod cli_docs;
 pub mod commands;
 pub mod error;
 pub mod inputs;
@@ -19,5 +20,6 @@ pub mod shamir;
 pub mod shard;
 pub mod spike;
 pub mod token;
+pub mod version;
 
 pub use error::{Error, Result};

@@ -12,10 +12,13 @@ use crate::inputs::InputOptions;
 
 pub mod assemble;
 pub mod bundle;
+pub mod completions;
+pub mod man;
 pub mod qr;
 pub mod split;
 pub mod token;
 pub mod verify;
+pub mod version;
 
 /// Settings every command sees.
 #[derive(Debug, Clone, Default)]
@@ -63,6 +66,9 @@ pub fn run(cli: Cli) -> i32 {
         Command::Qr(crate::cli::QrCommand::Decode(a)) => qr::decode(a, &ctx),
         Command::Bundle(b) => bundle::run(b, &ctx),
         Command::Token(a) => token::run(a, &ctx),
+        Command::Version => version::run(&ctx),
+        Command::Completions(a) => completions::run(a, &ctx),
+        Command::Man(a) => man::run(a, &ctx),
     };
     match result {
         Ok(outcome) => print_outcome(outcome, &ctx),
