@@ -85,7 +85,7 @@ mkdir -p "$stage"
 git archive --format=tar HEAD | tar -x -C "$stage"
 printf '%s\n' "$commit" > "$stage/SOURCE_COMMIT"
 printf '%s\n' "$sde" > "$stage/SOURCE_DATE_EPOCH"
-(cd "$stage" && cargo vendor --locked --versioned-dirs --quiet vendor > "$work/vendor-config.toml")
+(cd "$stage" && cargo vendor --locked --versioned-dirs vendor > "$work/vendor-config.toml" 2> "$work/vendor.log")
 grep -q 'replace-with = "vendored-sources"' "$work/vendor-config.toml" || { echo "release: cargo vendor printed no source replacement" >&2; exit 1; }
 {
     printf '\n# Added by scripts/release.sh: build from vendor/ only (offline).\n'
