@@ -13,7 +13,7 @@
 #     with every dependency satisfied from the folder alone.
 #  5. The installed binary: `keyceremony version` (its SHA-256 must be the
 #     one in SHA256SUMS), man page and bash completion present and working,
-#     `token list` now reaching PC/SC (pcscd started: no YubiKey connected).
+#     `token list` now reaching PC/SC (pcscd started: "no YubiKey connected").
 #  6. The demo (scripts/demo.sh from the source archive) with the installed
 #     binary (KEYCEREMONY_BIN); the demo's age CLI is installed for it first,
 #     as a test tool, not as part of the release.
@@ -89,7 +89,7 @@ minbase_run "$root" sh -c '
     out=$(keyceremony token list 2>&1 || true)
     kill "$pcscd_pid"
     echo "token list: $out"
-    echo "$out" | grep -q "no YubiKey is connected"
+    echo "$out" | grep -q "^no YubiKey connected"
 '
 
 step "6. the demo, with the installed binary"

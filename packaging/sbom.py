@@ -115,17 +115,19 @@ def licence_satisfied(expr: str, allowed: set) -> bool:
 
     def take():
         nonlocal pos
+        if pos >= len(tokens):
+            raise ValueError("unexpected end")
         pos += 1
         return tokens[pos - 1]
 
     def primary():
-        tok = take() if peek() is not None else None
+        tok = take()
         if tok == "(":
             value = disjunction()
             if take() != ")":
                 raise ValueError("unbalanced parenthesis")
             return value
-        if tok is None or tok in (")", "AND", "OR", "WITH", "/"):
+        if tok in (")", "AND", "OR", "WITH", "/"):
             raise ValueError(f"unexpected {tok!r}")
         ident = tok.rstrip("+")
         if peek() == "WITH":

@@ -88,6 +88,11 @@ echo "source:            keyceremony $version, commit $commit"
 echo "SOURCE_DATE_EPOCH: $sde ($(date -u -d "@$sde" +%Y-%m-%dT%H:%M:%SZ))"
 echo "toolchain:         $rustc_line; $("$cargo_bin" --version); $(cc --version | head -n1)"
 echo "target:            $("$rustc_bin" -vV | sed -n 's/^host: //p')"
+# gcc compiles ring's C and assembly and drives the link (rust-lld), which
+# pulls in the C library's start files: their versions shape the binary too.
+if command -v dpkg-query >/dev/null; then
+    echo "system packages:   $(dpkg-query -W -f '${Package} ${Version}; ' gcc libc6-dev binutils 2>/dev/null)"
+fi
 echo "environment:       cleared (env -i), then only:"
 printf '                   %s\n' "${build_env[@]//$'\x1f'/ }"
 echo "umask:             $(umask)"

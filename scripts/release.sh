@@ -21,7 +21,8 @@
 #     as apt resolves them inside such a root.
 #  6. BUILDINFO (the pinned inputs and both hashes) and SHA256SUMS.
 #
-# Takes about 10-15 minutes on 2 cores (two release builds, run with nice).
+# Took 45 minutes on 2 shared, busy cores (AMD EPYC): archive 2 min, the two
+# release builds (run with nice) 24 and 16 min, runtime dependencies 2 min.
 # The install test is separate: packaging/install-test.sh OUT.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -104,7 +105,7 @@ build_from_archive() { # FOLDER: unpack the archive there and build it with no n
     mkdir -p "$dir"
     tar -xzf "$archive" -C "$dir"
     nice -n 10 unshare --net -- sh -c '
-        echo "network in this namespace: $(tail -n +3 /proc/net/dev | cut -d: -f1 | tr -d " " | tr "\n" " ")(state: $(cat /sys/class/net/lo/operstate 2>/dev/null || echo unknown)); routes: $(tail -n +2 /proc/net/route | wc -l)"
+        echo "network in this namespace: $(ip -o link show 2>/dev/null | cut -d" " -f2,9 | tr "\n" " " || tail -n +3 /proc/net/dev | cut -d: -f1 | tr -d " " | tr "\n" " ")routes: $(tail -n +2 /proc/net/route | wc -l)"
         exec "$1/scripts/build-release.sh"
     ' sh "$dir/$name" 2>&1 | tee "$dir.log" | grep -v '^ *Compiling '
 }
@@ -157,6 +158,7 @@ cp "$deb" "$work/minbase/tmp/"
 # apt resolves the package's Depends and Recommends against what minbase has.
 minbase_run "$work/minbase" sh -c '
     set -e
+    apt-get clean    # debootstrap leaves the minimal set itself in the cache
     apt-get update -qq
     apt-get install -y -qq --download-only /tmp/'"$(basename "$deb")"' pcscd >/dev/null
 '

@@ -15,6 +15,12 @@
 //! data symbols: ours carry the same values as pcsc-lite's, and
 //! `SCardTransmit` swaps a pointer to ours for a pointer to the library's.
 //!
+//! rustc links a crate's `#[no_mangle]` symbols into every binary that uses
+//! the crate, so everything built on the keyceremony library has them. A
+//! test that calls the `yubikey` or `pcsc` crates directly must name this
+//! module once (as `tests/pivsim_support` does with [`load`]), or its link
+//! fails with undefined `SCard*` symbols.
+//!
 //! The shim is only built on Linux, the one family for which
 //! `.cargo/config.toml` overrides the link (Windows and macOS link their
 //! system PC/SC, which is always there).

@@ -123,3 +123,52 @@ const fn const_str_eq(a: &str, b: &str) -> bool {
     }
     true
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn file_hash_is_plain_sha256() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("f");
+        std::fs::write(&file, b"abc").unwrap();
+        assert_eq!(
+            sha256_file(&file).unwrap(),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
+        // Longer than one read buffer.
+        let big = vec![7u8; (1 << 16) * 3 + 5];
+        std::fs::write(&file, &big).unwrap();
+        assert_eq!(
+            sha256_file(&file).unwrap(),
+            hex::encode(Sha256::digest(&big))
+        );
+    }
+
+    #[test]
+    fn identity_hashes_the_running_executable() {
+        let id = Identity::current().unwrap();
+        let exe = std::env::current_exe().unwrap();
+        assert_eq!(id.binary_sha256, sha256_file(&exe).unwrap());
+        assert_eq!(id.version, env!("CARGO_PKG_VERSION"));
+        assert!(id.rustc.starts_with("rustc "), "{}", id.rustc);
+        assert!(COMMIT == "unknown" || COMMIT.len() == 40, "{COMMIT}");
+        assert!(SHORT_VERSION.starts_with(VERSION));
+        assert!(LONG_VERSION.contains(RUSTC));
+    }
+
+    #[test]
+    fn an_unreadable_binary_is_an_error_naming_the_file() {
+        let path = Path::new("/nonexistent/keyceremony");
+        let source = sha256_file(path).unwrap_err();
+        assert_eq!(source.kind(), std::io::ErrorKind::NotFound);
+        let e = HashError {
+            path: path.to_path_buf(),
+            source,
+        };
+        assert!(e
+            .to_string()
+            .starts_with("/nonexistent/keyceremony: cannot read the running binary"));
+    }
+}
