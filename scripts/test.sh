@@ -7,8 +7,9 @@ cd "$(dirname "$0")/.."
 scripts/ensure-build-deps.sh
 scripts/ensure-bundle-interop.sh
 scripts/ensure-chromium.sh
+scripts/ensure-transcript-tools.sh
 scripts/ensure-release-tools.sh
-# interop peers (age CLI, the Python Nexus implementation, Chromium) must be there: fail, never skip
+# interop peers (age CLI, the Python Nexus implementation, Chromium, poppler, openssl) must be there: fail, never skip
 export KEYCEREMONY_REQUIRE_INTEROP=1
 
 echo "== format and lint"

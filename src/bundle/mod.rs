@@ -76,6 +76,7 @@ pub mod manifest;
 mod nexus_format;
 mod pipeline;
 mod progress;
+mod request;
 pub mod tar;
 
 use std::fs;
@@ -92,6 +93,10 @@ pub use age_format::{AgeStanza, MAX_AGE_HEADER_LEN};
 pub use manifest::{FileRecord, Manifest, MANIFEST_PATH, ROOT_KEY_PATH};
 pub use nexus_format::{
     ARGON2_M_KIB, ARGON2_P, ARGON2_T, GZIP_LEVEL, NEXUS_EXTENSION, NEXUS_HEADER_LEN, NEXUS_MIN_LEN,
+};
+pub use request::{
+    ask_new_passphrase, open_bundle, read_key_file, seal_key, unsealing_for, verify_bundle,
+    SealRequest, Sealed,
 };
 
 /// Largest passphrase, recipients or identity file read into memory.

@@ -154,3 +154,61 @@ pub fn on_terminal(
     let text = shown.lock().unwrap().clone();
     (status.code().unwrap_or(-1), text)
 }
+
+/// Whether `tool arg` runs and succeeds (the program is installed).
+pub fn have_tool(tool: &str, arg: &str) -> bool {
+    std::process::Command::new(tool)
+        .arg(arg)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false)
+}
+
+/// For a test that needs outside programs (`(tool, version arg)`): true when
+/// all are there; otherwise says SKIPPED on the terminal and returns false,
+/// or, when KEYCEREMONY_REQUIRE_INTEROP is set (the test command), fails.
+pub fn tools_or_skip(test: &str, tools: &[(&str, &str)], install: &str) -> bool {
+    use std::io::Write;
+    let missing: Vec<&str> = tools
+        .iter()
+        .filter(|(t, a)| !have_tool(t, a))
+        .map(|(t, _)| *t)
+        .collect();
+    if missing.is_empty() {
+        return true;
+    }
+    if std::env::var_os("KEYCEREMONY_REQUIRE_INTEROP").is_some() {
+        panic!(
+            "{test}: {} not installed and KEYCEREMONY_REQUIRE_INTEROP is set: run {install}",
+            missing.join(", ")
+        );
+    }
+    // straight to stderr: the harness does not capture it, so the skip shows
+    let _ = writeln!(
+        std::io::stderr(),
+        "SKIPPED {test}: {} not installed (run {install})",
+        missing.join(", ")
+    );
+    false
+}
+
+/// Waits for `child` at most `secs` seconds, killing it then; panics naming
+/// `what` when it fails or takes too long.
+pub fn wait_or_kill(mut child: std::process::Child, secs: u64, what: &str) {
+    use std::time::{Duration, Instant};
+    let start = Instant::now();
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            assert!(status.success(), "{what} exited with {status}");
+            return;
+        }
+        if start.elapsed() > Duration::from_secs(secs) {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("{what} did not finish within {secs} s");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
