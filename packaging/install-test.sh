@@ -12,7 +12,7 @@
 #  4. With NO NETWORK: `dpkg -i deps/*.deb keyceremony_*.deb` must install
 #     with every dependency satisfied from the folder alone.
 #  5. The installed binary: `keyceremony version` (its SHA-256 must be the
-#     one in SHA256SUMS), man page and bash completion present and working,
+#     one in SHA256SUMS), `keyceremony preflight` runs, man page and bash completion present and working,
 #     `token list` now reaching PC/SC (pcscd started: "no YubiKey connected").
 #  6. The demo (scripts/demo.sh from the source archive) with the installed
 #     binary (KEYCEREMONY_BIN); the demo's age CLI is installed for it first,
@@ -76,6 +76,11 @@ minbase_run "$root" sh -c '
     want=$(sed -n "s/^\([0-9a-f]*\)  keyceremony-[^ ]*-x86_64-linux\$/\1/p" /media/usb/SHA256SUMS)
     [ "$got" = "$want" ] || { echo "installed binary $got is not the released $want" >&2; exit 1; }
     echo "installed binary = released binary: $got"
+    # The verdict is about the host (a chroot shares its kernel, swap and
+    # network), so only its run and its binary line are checked here.
+    report=$(keyceremony preflight --rehearsal 2>&1) || true
+    echo "$report" | sed "s/^/    preflight: /"
+    echo "$report" | grep -q "^PASS  binary .*sha256 $want"
     zcat /usr/share/man/man1/keyceremony-split.1.gz | grep -q "^.TH keyceremony-split 1"
     echo "man pages: $(ls /usr/share/man/man1/keyceremony*.1.gz | wc -l)"
     bash -c "source /usr/share/bash-completion/completions/keyceremony
