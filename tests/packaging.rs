@@ -5,31 +5,17 @@
 //! is `scripts/release.sh` and `packaging/install-test.sh`, run by hand
 //! (docs/install.md): too slow for every test run.
 
+mod common;
+
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+use common::{have_tool, tools_or_skip};
 use serde_json::Value;
 
 fn repo() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
-}
-
-fn must_run() -> bool {
-    std::env::var("KEYCEREMONY_REQUIRE_INTEROP").is_ok_and(|v| v == "1")
-        || std::env::var("CI").is_ok_and(|v| v == "true")
-}
-
-fn have(tool: &str, why: &str) -> bool {
-    let ok = Command::new("sh")
-        .args(["-c", &format!("command -v {tool}")])
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !ok {
-        assert!(!must_run(), "{tool} is needed {why} and is missing");
-        eprintln!("SKIPPED: {tool} is not installed ({why})");
-    }
-    ok
 }
 
 fn sbom(args: &[&str]) -> Output {
@@ -213,7 +199,8 @@ fn build_deb(binary: &Path, out: &Path, tmp: &Path) -> PathBuf {
 
 #[test]
 fn the_debian_package_holds_binary_pages_completions_docs_and_is_reproducible() {
-    if !have("dpkg-deb", "to build the package") || !have("dpkg-shlibdeps", "(dpkg-dev)") {
+    let tools = [("dpkg-deb", "--version"), ("dpkg-shlibdeps", "--version")];
+    if !tools_or_skip("build-deb", &tools, "scripts/ensure-release-tools.sh") {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
@@ -221,7 +208,7 @@ fn the_debian_package_holds_binary_pages_completions_docs_and_is_reproducible() 
     // release packages its release binary the same way.
     let binary = dir.path().join("keyceremony");
     std::fs::copy(env!("CARGO_BIN_EXE_keyceremony"), &binary).unwrap();
-    if have("strip", "to keep the test package small") {
+    if have_tool("strip", "--version") {
         assert!(Command::new("strip")
             .arg(&binary)
             .status()

@@ -2,37 +2,22 @@
 //! `--version`), `completions` loaded into a real bash, `man` pages rendered
 //! by `man -l`, and start-up on a machine without the PC/SC library.
 //!
-//! `man` and `unshare` come from the test command's set-up
-//! (`scripts/ensure-release-tools.sh`); where they are missing the tests that
-//! need them say SKIPPED, and fail instead when `KEYCEREMONY_REQUIRE_INTEROP`
-//! or `CI` says everything must be there.
+//! `man`, `readelf` and `unshare` come from the test command's set-up
+//! (`scripts/ensure-release-tools.sh`); where they are missing (or `unshare
+//! --mount` is refused: it needs root) the tests that need them say SKIPPED,
+//! and fail instead when `KEYCEREMONY_REQUIRE_INTEROP` says everything must
+//! be there (`common::tools_or_skip`).
 
 mod common;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use common::{bin, run};
+use common::{bin, run, tools_or_skip};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-fn must_run() -> bool {
-    std::env::var("KEYCEREMONY_REQUIRE_INTEROP").is_ok_and(|v| v == "1")
-        || std::env::var("CI").is_ok_and(|v| v == "true")
-}
-
-/// `true` when `tool` runs; otherwise SKIPPED (or a failure where it must run).
-fn have(tool: &str, probe: &[&str], why: &str) -> bool {
-    let ok = Command::new(tool)
-        .args(probe)
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !ok {
-        assert!(!must_run(), "{tool} is needed {why} and is missing");
-        eprintln!("SKIPPED: {tool} is not installed ({why})");
-    }
-    ok
-}
+const INSTALL: &str = "scripts/ensure-release-tools.sh";
 
 fn binary_path() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_keyceremony"))
@@ -229,7 +214,7 @@ fn man_pages_are_written_for_every_subcommand_and_render() {
         std::fs::read_to_string(out.join("keyceremony.1")).unwrap()
     );
 
-    if !have("man", &["--version"], "to render the manual pages") {
+    if !tools_or_skip("man -l", &[("man", "--version")], INSTALL) {
         return;
     }
     for (page, expect) in [
@@ -309,11 +294,7 @@ fn run_without_pcsclite(args: &[&str], dir: &Path) -> common::Run {
 
 #[test]
 fn the_binary_does_not_link_the_pcsc_library() {
-    if !have(
-        "readelf",
-        &["--version"],
-        "to list the binary's needed libraries",
-    ) {
+    if !tools_or_skip("readelf -d", &[("readelf", "--version")], INSTALL) {
         return;
     }
     let out = Command::new("readelf")
@@ -328,16 +309,20 @@ fn the_binary_does_not_link_the_pcsc_library() {
 
 #[test]
 fn without_the_pcsc_library_everything_but_tokens_runs_and_tokens_say_what_to_install() {
-    let can_unshare = Command::new("unshare")
+    if !tools_or_skip("unshare --mount", &[("unshare", "--version")], INSTALL) {
+        return;
+    }
+    let works = Command::new("unshare")
         .args(["--mount", "true"])
         .output()
         .is_ok_and(|o| o.status.success());
-    if !can_unshare {
+    if !works {
+        // A mount namespace needs root (the test command runs as root).
         assert!(
-            !must_run(),
-            "unshare --mount is needed to hide the PC/SC library (run as root)"
+            std::env::var_os("KEYCEREMONY_REQUIRE_INTEROP").is_none(),
+            "unshare --mount is refused here: run the tests as root"
         );
-        eprintln!("SKIPPED: unshare --mount does not work here (needs root)");
+        eprintln!("SKIPPED: unshare --mount is refused here (needs root)");
         return;
     }
     let dir = tempfile::tempdir().unwrap();
