@@ -8,6 +8,7 @@ scripts/ensure-build-deps.sh
 scripts/ensure-bundle-interop.sh
 scripts/ensure-chromium.sh
 scripts/ensure-transcript-tools.sh
+scripts/ensure-release-tools.sh
 # the real age-plugin-yubikey for tests/age_plugin_yubikey_interop.rs (built once, then reused)
 KEYCEREMONY_AGE_PLUGIN_YUBIKEY="$(scripts/ensure-age-plugin-yubikey.sh)"
 export KEYCEREMONY_AGE_PLUGIN_YUBIKEY
