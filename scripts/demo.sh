@@ -11,14 +11,18 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-scripts/ensure-build-deps.sh
+[ -n "${KEYCEREMONY_BIN:-}" ] || scripts/ensure-build-deps.sh
 if ! command -v age-keygen >/dev/null 2>&1; then   # the age CLI opens the demo's age bundle
   SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
   $SUDO env DEBIAN_FRONTEND=noninteractive apt-get update -qq
   $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq age >/dev/null
 fi
-cargo build --locked --release --quiet
-kc="$PWD/target/release/keyceremony"
+if [ -n "${KEYCEREMONY_BIN:-}" ]; then   # an installed binary (docs/install.md): no build
+  kc=$(command -v "$KEYCEREMONY_BIN")
+else
+  cargo build --locked --release --quiet
+  kc="$PWD/target/release/keyceremony"
+fi
 
 base=/dev/shm
 [ -d "$base" ] && [ -w "$base" ] || base="${TMPDIR:-/tmp}"

@@ -20,7 +20,16 @@ set -euo pipefail
 
 # One virtual reader (TCP 35963) serves one card at a time: two runs at once
 # would plug their cards into each other's tests. Take a machine-wide lock.
-if [[ -z "${KEYCEREMONY_VCARD_LOCKED:-}" ]] && command -v flock >/dev/null; then
+# (An ancestor that is already `flock /tmp/kc-vcard.lock ...` holds it for us.)
+lock_held_by_ancestor() {
+    local pid=$PPID
+    while [[ -n "$pid" && "$pid" -gt 1 ]]; do
+        tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -q '^flock /tmp/kc-vcard.lock ' && return 0
+        pid=$(awk '/^PPid:/ {print $2}' "/proc/$pid/status" 2>/dev/null)
+    done
+    return 1
+}
+if [[ -z "${KEYCEREMONY_VCARD_LOCKED:-}" ]] && command -v flock >/dev/null && ! lock_held_by_ancestor; then
     export KEYCEREMONY_VCARD_LOCKED=1
     exec flock /tmp/kc-vcard.lock "$0" "$@"
 fi

@@ -8,7 +8,8 @@ use clap::{ArgGroup, Args, Parser, Subcommand};
 #[derive(Debug, Parser)]
 #[command(
     name = "keyceremony",
-    version,
+    version = crate::version::SHORT_VERSION,
+    long_version = crate::version::LONG_VERSION,
     about = "Offline root-key ceremonies: split a key t-of-n with verifiable shares, check shards, assemble the key",
     long_about = None,
     after_help = "Exit status: 0 success; 1 bad input, failed check or failed operation; 2 usage error."
@@ -48,6 +49,45 @@ pub enum Command {
     Bundle(BundleCommand),
     /// YubiKeys (PIV, P-256) for sealed shares: list, status, init, recipient, unblock
     Token(TokenArgs),
+    // preflight (src/commands/preflight.rs)
+    /// Check this machine before a ceremony: network, radios, swap, core dumps, memory locking, random source, clock, test tokens
+    Preflight(PreflightArgs),
+    // ceremony (src/commands/ceremony.rs)
+    /// Ceremony plans and transcripts: check a plan; verify or print a transcript
+    #[command(subcommand)]
+    Ceremony(CeremonyCommand),
+    // release (src/commands/version.rs, completions.rs, man.rs)
+    /// Print the version, source commit, compiler and the SHA-256 of this binary
+    Version,
+    /// Print a shell completion script on standard output
+    Completions(CompletionsArgs),
+    /// Write the manual pages: keyceremony.1 and one page per subcommand
+    Man(ManArgs),
+}
+
+#[derive(Debug, Args)]
+#[command(after_help = "Examples:
+  keyceremony completions bash > /etc/bash_completion.d/keyceremony
+  keyceremony completions zsh > ~/.zfunc/_keyceremony
+  keyceremony completions fish > ~/.config/fish/completions/keyceremony.fish")]
+pub struct CompletionsArgs {
+    /// The shell to complete for
+    #[arg(value_enum, value_name = "SHELL")]
+    pub shell: crate::cli_docs::Shell,
+}
+
+#[derive(Debug, Args)]
+#[command(after_help = "Examples:
+  keyceremony man | man -l -
+  keyceremony man --out man/ && man -l man/keyceremony-split.1")]
+pub struct ManArgs {
+    /// Write every page into DIR (created if missing; mode 0600) instead of keyceremony.1 on standard output
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+
+    /// Replace pages already in DIR
+    #[arg(long, requires = "out")]
+    pub force: bool,
 }
 
 #[derive(Debug, Args)]
@@ -380,6 +420,76 @@ pub struct BundleOpenArgs {
     pub out: PathBuf,
 
     /// Write into a non-empty folder, replacing files of the same name
+    #[arg(long)]
+    pub force: bool,
+}
+
+// preflight (src/commands/preflight.rs)
+
+#[derive(Debug, Args)]
+pub struct PreflightArgs {
+    /// Judge as for a rehearsal (a gap in the air gap only warns) instead of production
+    #[arg(long, conflicts_with = "plan")]
+    pub rehearsal: bool,
+
+    /// Judge as this plan says: its mode, and the checks it allows to fail
+    #[arg(long, value_name = "PLAN")]
+    pub plan: Option<PathBuf>,
+
+    /// A connected network interface only warns instead of failing (and the report says so)
+    #[arg(long)]
+    pub allow_network: bool,
+}
+
+// ceremony (src/commands/ceremony.rs)
+
+#[derive(Debug, Subcommand)]
+pub enum CeremonyCommand {
+    /// Check a plan file strictly and show its SHA-256 as hex and as words to read aloud
+    CheckPlan(CheckPlanArgs),
+    /// Check a transcript: every line chained, the run closed, the signature, and the record's key
+    VerifyTranscript(VerifyTranscriptArgs),
+    /// Write the printable transcript (HTML, A4 or Letter) with signature lines, after verifying it
+    PrintTranscript(PrintTranscriptArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct CheckPlanArgs {
+    /// The plan (ceremony/*.toml)
+    #[arg(value_name = "PLAN")]
+    pub plan: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct VerifyTranscriptArgs {
+    /// The transcript (transcript.jsonl)
+    #[arg(value_name = "FILE")]
+    pub file: PathBuf,
+
+    /// The ceremony record (ceremony.json): its ceremony public key must have signed the transcript
+    #[arg(long, value_name = "RECORD")]
+    pub record: Option<PathBuf>,
+
+    /// The final hash of the transcript this one continues (its first line's prev)
+    #[arg(long, value_name = "HASH")]
+    pub chain_from: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct PrintTranscriptArgs {
+    /// The transcript (transcript.jsonl)
+    #[arg(value_name = "FILE")]
+    pub file: PathBuf,
+
+    /// The HTML file to write
+    #[arg(long, value_name = "FILE.html")]
+    pub out: PathBuf,
+
+    /// The ceremony record (ceremony.json), checked as by verify-transcript
+    #[arg(long, value_name = "RECORD")]
+    pub record: Option<PathBuf>,
+
+    /// Replace FILE.html if it exists
     #[arg(long)]
     pub force: bool,
 }

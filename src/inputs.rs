@@ -8,9 +8,12 @@ use std::path::{Path, PathBuf};
 
 use zeroize::Zeroizing;
 
+use crate::console::Console;
 use crate::error::{Error, Result};
+use crate::events::EventSink;
 use crate::record::CeremonyRecord;
-use crate::recovery::Rejected;
+use crate::recovery::{Rejected, Rejection};
+use crate::seal::{SealedWith, Unsealer};
 use crate::shard::{self, JsonDocument, ShardFile};
 
 /// Settings that affect how inputs are opened (tokens, PINs, ...).
@@ -19,10 +22,24 @@ pub struct InputOptions {
     /// Software test tokens instead of hardware (test mode).
     pub test_tokens: Option<PathBuf>,
     // Unsealing options (issue 4)
-    /// `--pin-file F`: the token PIN for sealed shares; None asks on the terminal.
+    /// `--pin-file F`: the token PIN for sealed shares; None asks on the console.
     pub pin_file: Option<PathBuf>,
     /// `--last-pin-try`: allow spending a token's last PIN try.
     pub last_pin_try: bool,
+}
+
+impl InputOptions {
+    /// The unsealer for one run with these options: one per run keeps each
+    /// token's PIN session.
+    pub fn unsealer(&self) -> Unsealer {
+        Unsealer::new(
+            crate::token::provider(self.test_tokens.as_deref()),
+            crate::token::PinSource {
+                pin_file: self.pin_file.clone(),
+                last_pin_try: self.last_pin_try,
+            },
+        )
+    }
 }
 
 /// What one input turned out to be.
@@ -38,6 +55,8 @@ pub enum Item {
 pub struct Loaded {
     pub source: String,
     pub item: Item,
+    /// For a sealed share: the token that opened it.
+    pub sealed: Option<SealedWith>,
 }
 
 /// The kinds of content we recognise from the first bytes.
@@ -112,50 +131,32 @@ pub fn read_bounded(path: &Path, limit: u64, what: &str) -> Result<Zeroizing<Vec
     Ok(buf)
 }
 
-/// Reads one input path into the shards (or record) it holds.
-pub fn load_path(path: &Path, opts: &InputOptions) -> Result<Vec<Loaded>> {
-    let mut console = crate::token::TerminalConsole;
-    let mut unsealer = unsealer_for(opts, &mut console);
-    load_path_with(path, &mut unsealer)
-}
-
-// Unsealing options from the command line
-impl InputOptions {
-    pub fn with_unseal(&self, a: &crate::cli::UnsealArgs) -> InputOptions {
-        InputOptions {
-            pin_file: a.pin_file.clone(),
-            last_pin_try: a.last_pin_try,
-            ..self.clone()
-        }
-    }
-}
-
-// One unsealer per run keeps each token's PIN session
-fn unsealer_for<'c>(
-    opts: &InputOptions,
-    console: &'c mut dyn crate::token::Console,
-) -> crate::seal::Unsealer<'c> {
-    crate::seal::Unsealer::new(
-        crate::token::provider(opts.test_tokens.as_deref()),
-        console,
-        crate::token::PinSource {
-            pin_file: opts.pin_file.clone(),
-            last_pin_try: opts.last_pin_try,
-        },
-    )
-}
-
-fn load_path_with(path: &Path, unsealer: &mut crate::seal::Unsealer<'_>) -> Result<Vec<Loaded>> {
+/// Reads one input path into the shards (or record) it holds, opening a
+/// sealed share with `unsealer` (PIN on `console`, touch on `events`).
+pub fn load_path(
+    path: &Path,
+    unsealer: &mut Unsealer,
+    console: &mut dyn Console,
+    events: &mut dyn EventSink,
+) -> Result<Vec<Loaded>> {
     let head = read_head(path)?;
     let source = path.display().to_string();
     match sniff(&head) {
         Kind::Json => {
             let bytes = read_bounded(path, shard::MAX_JSON_LEN, "shard file or ceremony record")?;
-            let item = match shard::parse_document(&bytes).map_err(|e| Error::input(path, e))? {
+            let document = shard::parse_document(&bytes).map_err(|source| Error::Shard {
+                path: path.to_path_buf(),
+                source,
+            })?;
+            let item = match document {
                 JsonDocument::Shard(s) => Item::Shard(s),
                 JsonDocument::Record(r) => Item::Record(r),
             };
-            Ok(vec![Loaded { source, item }])
+            Ok(vec![Loaded {
+                source,
+                item,
+                sealed: None,
+            }])
         }
         // QR images: every keyceremony code in the picture
         Kind::Png | Kind::Jpeg => {
@@ -171,16 +172,18 @@ fn load_path_with(path: &Path, unsealer: &mut crate::seal::Unsealer<'_>) -> Resu
                         source.clone()
                     },
                     item: Item::Shard(Box::new(s)),
+                    sealed: None,
                 })
                 .collect())
         }
         // Sealed shares (issue 4)
         Kind::Sealed => {
             let bytes = read_bounded(path, crate::seal::MAX_SEALED_LEN as u64, "sealed share")?;
-            let (shard, token) = unsealer.unseal_shard(path, &bytes)?;
+            let (shard, with) = unsealer.unseal_shard(path, &bytes, console, events)?;
             Ok(vec![Loaded {
-                source: format!("{source} (sealed to {token})"),
+                source: format!("{source} (sealed to {})", with.token),
                 item: Item::Shard(Box::new(shard)),
+                sealed: Some(with),
             }])
         }
         Kind::Spike => Err(Error::input(
@@ -198,29 +201,31 @@ fn load_path_with(path: &Path, unsealer: &mut crate::seal::Unsealer<'_>) -> Resu
 
 /// Reads every path; what cannot be read becomes a named rejection rather
 /// than stopping the others from being looked at.
-pub fn load_all(paths: &[PathBuf], opts: &InputOptions) -> (Vec<Loaded>, Vec<Rejected>) {
+pub fn load_all(
+    paths: &[PathBuf],
+    unsealer: &mut Unsealer,
+    console: &mut dyn Console,
+    events: &mut dyn EventSink,
+) -> (Vec<Loaded>, Vec<Rejected>) {
     let mut items = Vec::new();
     let mut failures = Vec::new();
-    let mut console = crate::token::TerminalConsole;
-    let mut unsealer = unsealer_for(opts, &mut console);
     for p in paths {
-        match load_path_with(p, &mut unsealer) {
+        match load_path(p, unsealer, console, events) {
             Ok(mut got) => items.append(&mut got),
-            Err(e) => failures.push(Rejected {
-                source: p.display().to_string(),
-                reason: reason_of(&e),
-            }),
+            Err(e) => failures.push(rejected(p, e)),
         }
     }
     (items, failures)
 }
 
-/// The message of an error without the file name it starts with.
-fn reason_of(e: &Error) -> String {
-    match e {
-        Error::Input { problem, .. } => problem.clone(),
-        Error::Io { action, source, .. } => format!("{action}: {source}"),
-        other => other.to_string(),
+/// An input that failed on its own, named by its path.
+pub fn rejected(path: &Path, e: Error) -> Rejected {
+    Rejected {
+        source: path.display().to_string(),
+        reason: Rejection::Unreadable {
+            path: path.to_path_buf(),
+            error: std::sync::Arc::new(e),
+        },
     }
 }
 

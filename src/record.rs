@@ -144,6 +144,9 @@ pub struct CustodianEntry {
 pub struct CeremonyRecord {
     pub info: CeremonyInfo,
     pub custodians: Vec<CustodianEntry>,
+    /// The ceremony run's one-time Ed25519 public key (64 lowercase hex), which
+    /// signed its transcript. Absent in records written by `split` alone.
+    pub ceremony_public_key: Option<String>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -159,6 +162,8 @@ struct RecordJson {
     key_fingerprint: String,
     created: String,
     custodians: Vec<CustodianEntry>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    ceremony_public_key: Option<String>,
     checksum: String,
 }
 
@@ -172,6 +177,10 @@ impl CeremonyRecord {
                 c.id,
                 c.name.as_deref().unwrap_or("")
             ));
+        }
+        // only when present, so records without it keep their checksums
+        if let Some(k) = &self.ceremony_public_key {
+            s.push_str(&format!("ceremony_public_key={k}\n"));
         }
         s
     }
@@ -192,6 +201,7 @@ impl CeremonyRecord {
             key_fingerprint: self.info.fingerprint.to_string(),
             created: self.info.created.clone(),
             custodians: self.custodians.clone(),
+            ceremony_public_key: self.ceremony_public_key.clone(),
             checksum: self.checksum(),
         };
         let mut s = serde_json::to_string_pretty(&j).expect("plain data serialises");
@@ -230,9 +240,18 @@ impl CeremonyRecord {
                 check_name(n).map_err(|e| format!("custodian name for share {}: {e}", c.id))?;
             }
         }
+        if let Some(k) = &j.ceremony_public_key {
+            if crate::digest::Sha256Digest::parse_hex(k).is_none() {
+                return Err(
+                    "ceremony_public_key is not 64 lowercase hex characters (an Ed25519 public key)"
+                        .into(),
+                );
+            }
+        }
         let rec = CeremonyRecord {
             info,
             custodians: j.custodians,
+            ceremony_public_key: j.ceremony_public_key.clone(),
         };
         if rec.checksum() != j.checksum {
             return Err(

@@ -3,18 +3,200 @@
 //! reconstruct the key. `verify` and `assemble` both stand on this.
 
 use std::collections::BTreeMap;
+use std::fmt;
+use std::path::PathBuf;
+use std::sync::Arc;
 
+use crate::error::Error;
 use crate::inputs::{Item, Loaded};
-use crate::record::CeremonyInfo;
-use crate::secret::RootKey;
-use crate::shamir;
+use crate::record::{CeremonyId, CeremonyInfo};
+use crate::secret::{KeyFingerprint, RootKey};
+use crate::shamir::{self, ShamirError};
 use crate::shard::ShardFile;
 
 /// An input that could not be used, and why.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct Rejected {
     pub source: String,
-    pub reason: String,
+    pub reason: Rejection,
+}
+
+/// Why an input could not be used.
+#[derive(Debug, Clone)]
+pub enum Rejection {
+    /// It could not be read, parsed, decoded or unsealed on its own (shared,
+    /// so that a problem can be both reported and recorded).
+    Unreadable { path: PathBuf, error: Arc<Error> },
+    /// A good shard of another ceremony.
+    OtherCeremony {
+        ceremony_id: CeremonyId,
+        fingerprint: KeyFingerprint,
+        reference: CeremonyId,
+        against: Reference,
+    },
+    /// Carries the ceremony's id, but not its threshold, count or commitments.
+    Altered {
+        reference: CeremonyId,
+        against: Reference,
+    },
+}
+
+/// What a set is judged against.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reference {
+    /// A ceremony record among the inputs.
+    Record,
+    /// The majority of the shards.
+    Shards,
+}
+
+impl fmt::Display for Reference {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Reference::Record => "the ceremony record",
+            Reference::Shards => "the other shards",
+        })
+    }
+}
+
+impl fmt::Display for Rejection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            // The file is named already; an error about another file (a
+            // PIN file, say) keeps its own name.
+            Rejection::Unreadable { path, error } if error.path() == Some(path.as_path()) => {
+                f.write_str(&error.problem())
+            }
+            Rejection::Unreadable { error, .. } => write!(f, "{error}"),
+            Rejection::OtherCeremony {
+                ceremony_id,
+                fingerprint,
+                reference,
+                against,
+            } => write!(
+                f,
+                "belongs to ceremony {ceremony_id} (fingerprint {fingerprint}), not to ceremony {reference} of {against}"
+            ),
+            Rejection::Altered { reference, against } => write!(
+                f,
+                "carries the ceremony id {reference} but its threshold, share count or commitments differ from {against}: \
+                 the file was altered or damaged"
+            ),
+        }
+    }
+}
+
+impl fmt::Display for Rejected {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.source, self.reason)
+    }
+}
+
+/// A problem of a whole set that no single input can be blamed for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SetConflict {
+    /// Two ceremony records describe different splits.
+    RecordsDisagree { first: String, other: String },
+    /// The shards come from several splits and none is a majority.
+    NoMajority(Vec<CeremonyGroup>),
+}
+
+/// Shards of one ceremony, for [`SetConflict::NoMajority`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CeremonyGroup {
+    pub ceremony_id: CeremonyId,
+    pub fingerprint: KeyFingerprint,
+    pub sources: Vec<String>,
+}
+
+impl fmt::Display for SetConflict {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SetConflict::RecordsDisagree { first, other } => write!(
+                f,
+                "the ceremony records {first} and {other} describe different splits; give only the right one"
+            ),
+            SetConflict::NoMajority(groups) => {
+                let described: Vec<String> = groups
+                    .iter()
+                    .map(|g| {
+                        format!(
+                            "ceremony {} (fingerprint {}): {}",
+                            g.ceremony_id,
+                            g.fingerprint,
+                            g.sources.join(", ")
+                        )
+                    })
+                    .collect();
+                write!(
+                    f,
+                    "the shards do not all come from one split, and no group is a majority: {}. \
+                     Remove the shards that do not belong, or add the ceremony record (ceremony.json) to decide",
+                    described.join("; ")
+                )
+            }
+        }
+    }
+}
+
+/// One thing wrong with a set, as [`SetAnalysis::problems`] lists them.
+#[derive(Debug, Clone)]
+pub enum SetProblem {
+    Conflict(SetConflict),
+    Rejected(Rejected),
+    Duplicate(Duplicate),
+}
+
+impl fmt::Display for SetProblem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SetProblem::Conflict(c) => write!(f, "{c}"),
+            SetProblem::Rejected(r) => write!(f, "{r}"),
+            SetProblem::Duplicate(d) => write!(
+                f,
+                "{} and {} both hold share {} (a share counts once)",
+                d.kept, d.repeated, d.id
+            ),
+        }
+    }
+}
+
+/// Why a set of inputs gives no key.
+#[derive(Debug, thiserror::Error)]
+pub enum RecoveryError {
+    #[error("{0}")]
+    Conflict(SetConflict),
+    #[error("shards of more than one ceremony were given; remove the ones that do not belong: {}", list(.0))]
+    Foreign(Vec<Rejected>),
+    #[error("no usable shard: {}", list(.0))]
+    NoUsableShard(Vec<Rejected>),
+    #[error("need {needed} good shards of ceremony {ceremony_id}, have {have}{}", left_out.iter().map(|p| format!("\n  left out {p}")).collect::<String>())]
+    NotEnough {
+        needed: usize,
+        ceremony_id: CeremonyId,
+        have: usize,
+        /// Every problem of the set.
+        left_out: Vec<SetProblem>,
+    },
+    #[error("no shard of any ceremony was readable")]
+    NoReference,
+    #[error("{0}")]
+    Shamir(#[source] ShamirError),
+    #[error(
+        "the reconstructed key has fingerprint {got}, not the recorded {recorded}; refusing it"
+    )]
+    WrongFingerprint {
+        got: KeyFingerprint,
+        recorded: KeyFingerprint,
+    },
+}
+
+fn list(items: &[Rejected]) -> String {
+    items
+        .iter()
+        .map(|r| r.to_string())
+        .collect::<Vec<_>>()
+        .join("; ")
 }
 
 /// A shard that belongs to the ceremony and passed every check.
@@ -46,7 +228,7 @@ pub struct SetAnalysis {
     pub foreign: Vec<Rejected>,
     pub duplicates: Vec<Duplicate>,
     /// A problem of the whole set that no single input can be blamed for.
-    pub conflict: Option<String>,
+    pub conflict: Option<SetConflict>,
 }
 
 /// The facts that make two shards part of one split. Label, time and
@@ -80,9 +262,10 @@ pub fn analyse(items: Vec<Loaded>, failures: Vec<Rejected>) -> SetAnalysis {
             .iter()
             .find(|(_, r)| identity(&r.info) != identity(&first.info))
         {
-            out.conflict = Some(format!(
-                "the ceremony records {first_src} and {src} describe different splits; give only the right one"
-            ));
+            out.conflict = Some(SetConflict::RecordsDisagree {
+                first: first_src.clone(),
+                other: src.clone(),
+            });
             return out;
         }
         out.reference = Some(first.info.clone());
@@ -95,24 +278,18 @@ pub fn analyse(items: Vec<Loaded>, failures: Vec<Rejected>) -> SetAnalysis {
         let mut sizes: Vec<(usize, &Vec<usize>)> = groups.values().map(|v| (v.len(), v)).collect();
         sizes.sort_by_key(|s| std::cmp::Reverse(s.0));
         if sizes.len() > 1 && sizes[0].0 == sizes[1].0 {
-            let described: Vec<String> = groups
+            let described: Vec<CeremonyGroup> = groups
                 .values()
                 .map(|members| {
                     let info = &shards[members[0]].1.info;
-                    let files: Vec<&str> = members.iter().map(|&i| shards[i].0.as_str()).collect();
-                    format!(
-                        "ceremony {} (fingerprint {}): {}",
-                        info.ceremony_id,
-                        info.fingerprint,
-                        files.join(", ")
-                    )
+                    CeremonyGroup {
+                        ceremony_id: info.ceremony_id.clone(),
+                        fingerprint: info.fingerprint,
+                        sources: members.iter().map(|&i| shards[i].0.clone()).collect(),
+                    }
                 })
                 .collect();
-            out.conflict = Some(format!(
-                "the shards do not all come from one split, and no group is a majority: {}. \
-                 Remove the shards that do not belong, or add the ceremony record (ceremony.json) to decide",
-                described.join("; ")
-            ));
+            out.conflict = Some(SetConflict::NoMajority(described));
             return out;
         }
         // QR codes drop the label: describe the ceremony by a member that kept it.
@@ -129,9 +306,9 @@ pub fn analyse(items: Vec<Loaded>, failures: Vec<Rejected>) -> SetAnalysis {
         return out;
     };
     let against = if out.reference_from_record {
-        "the ceremony record"
+        Reference::Record
     } else {
-        "the other shards"
+        Reference::Shards
     };
     let want = identity(&reference);
     let mut by_id: BTreeMap<u8, Accepted> = BTreeMap::new();
@@ -139,21 +316,22 @@ pub fn analyse(items: Vec<Loaded>, failures: Vec<Rejected>) -> SetAnalysis {
         if shard.info.ceremony_id != reference.ceremony_id {
             out.foreign.push(Rejected {
                 source,
-                reason: format!(
-                    "belongs to ceremony {} (fingerprint {}), not to ceremony {} of {against}",
-                    shard.info.ceremony_id, shard.info.fingerprint, reference.ceremony_id
-                ),
+                reason: Rejection::OtherCeremony {
+                    ceremony_id: shard.info.ceremony_id.clone(),
+                    fingerprint: shard.info.fingerprint,
+                    reference: reference.ceremony_id.clone(),
+                    against,
+                },
             });
             continue;
         }
         if identity(&shard.info) != want {
             out.rejected.push(Rejected {
                 source,
-                reason: format!(
-                    "carries the ceremony id {} but its threshold, share count or commitments differ from {against}: \
-                     the file was altered or damaged",
-                    reference.ceremony_id
-                ),
+                reason: Rejection::Altered {
+                    reference: reference.ceremony_id.clone(),
+                    against,
+                },
             });
             continue;
         }
@@ -192,11 +370,8 @@ impl SetAnalysis {
 
     /// Reconstructs from every accepted shard and checks the result against
     /// the commitments and the recorded fingerprint.
-    pub fn assemble(&self) -> Result<RootKey, String> {
-        let reference = self
-            .reference
-            .as_ref()
-            .ok_or_else(|| "no shard of any ceremony was readable".to_string())?;
+    pub fn assemble(&self) -> Result<RootKey, RecoveryError> {
+        let reference = self.reference.as_ref().ok_or(RecoveryError::NoReference)?;
         let shares: Vec<shamir::Share> = self
             .accepted
             .iter()
@@ -204,36 +379,34 @@ impl SetAnalysis {
             .collect();
         let key =
             shamir::combine_checked(&shares, &reference.commitments).map_err(|e| match e {
-                shamir::ShamirError::NotEnoughShares { needed, have } => format!(
-                    "need {needed} good shards of ceremony {}, have {have}",
-                    reference.ceremony_id
-                ),
-                other => other.to_string(),
+                ShamirError::NotEnoughShares { needed, have } => RecoveryError::NotEnough {
+                    needed,
+                    ceremony_id: reference.ceremony_id.clone(),
+                    have,
+                    left_out: Vec::new(),
+                },
+                other => RecoveryError::Shamir(other),
             })?;
         if key.fingerprint() != reference.fingerprint {
-            return Err(format!(
-                "the reconstructed key has fingerprint {}, not the recorded {}; refusing it",
-                key.fingerprint(),
-                reference.fingerprint
-            ));
+            return Err(RecoveryError::WrongFingerprint {
+                got: key.fingerprint(),
+                recorded: reference.fingerprint,
+            });
         }
         Ok(key)
     }
 
-    /// Everything wrong with the set, one line each, for messages.
-    pub fn problems(&self) -> Vec<String> {
+    /// Everything wrong with the set, in the order it is told.
+    pub fn problems(&self) -> Vec<SetProblem> {
         let mut p = Vec::new();
         if let Some(c) = &self.conflict {
-            p.push(c.clone());
+            p.push(SetProblem::Conflict(c.clone()));
         }
         for r in self.rejected.iter().chain(&self.foreign) {
-            p.push(format!("{}: {}", r.source, r.reason));
+            p.push(SetProblem::Rejected(r.clone()));
         }
         for d in &self.duplicates {
-            p.push(format!(
-                "{} and {} both hold share {} (a share counts once)",
-                d.kept, d.repeated, d.id
-            ));
+            p.push(SetProblem::Duplicate(d.clone()));
         }
         p
     }

@@ -47,11 +47,12 @@ use rand_core::OsRng;
 use sha2::{Digest, Sha256};
 use zeroize::Zeroizing;
 
+use crate::console::Console;
 use crate::error::{Error, Result};
+use crate::events::{Event, EventSink};
 use crate::shard::ShardFile;
 use crate::token::{
-    ensure_pin, find_by_tag, token_error, Console, PinSource, SlotKey, Token, TokenError,
-    TokenProvider,
+    ensure_pin, find_by_tag, PinSource, Slot, SlotKey, Token, TokenError, TokenProvider,
 };
 
 /// First line of every age v1 file; how `inputs` recognises a sealed share.
@@ -393,15 +394,14 @@ impl age::Recipient for FixedEphemeralRecipient {
 
 /// Encrypts `plaintext` into an age file for one recipient.
 pub fn seal_bytes(recipient: &dyn age::Recipient, plaintext: &[u8]) -> Result<Vec<u8>> {
+    let failed = |e: Box<dyn std::error::Error + Send + Sync>| Error::Sealing { source: e };
     let enc = age::Encryptor::with_recipients(std::iter::once(recipient))
-        .map_err(|e| Error::Check(format!("cannot seal: {e}")))?;
+        .map_err(|e| failed(Box::new(e)))?;
     let mut out = Vec::with_capacity(plaintext.len() + 300);
-    let mut w = enc
-        .wrap_output(&mut out)
-        .map_err(|e| Error::Check(format!("cannot seal: {e}")))?;
+    let mut w = enc.wrap_output(&mut out).map_err(|e| failed(Box::new(e)))?;
     w.write_all(plaintext)
         .and_then(|_| w.finish().map(|_| ()))
-        .map_err(|e| Error::Check(format!("cannot seal: {e}")))?;
+        .map_err(|e| failed(Box::new(e)))?;
     Ok(out)
 }
 
@@ -512,15 +512,29 @@ pub fn is_sealed(bytes: &[u8]) -> bool {
 
 /// A sealed-share error, tied to its file.
 pub fn file_error(path: &Path, e: SealError) -> Error {
-    Error::input(path, e)
+    Error::Sealed {
+        path: path.to_path_buf(),
+        source: e,
+    }
 }
 
-/// Opens sealed shares with the tokens at hand. One per command run, so a
-/// token opened for one share keeps its PIN session for the next (PIN
-/// policy "once" asks once per run, "always" before every share).
-pub struct Unsealer<'c> {
+/// The token (and slot) that opened a sealed share.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SealedWith {
+    /// How the token is named to a person ("TEST TOKEN ..." for a test token).
+    pub token: String,
+    pub serial: u32,
+    pub slot: Slot,
+    pub test_token: bool,
+}
+
+/// Opens sealed shares with the tokens at hand. One per run (or per
+/// ceremony), so a token opened for one share keeps its PIN session for the
+/// next (PIN policy "once" asks once, "always" before every share). The
+/// console (PIN, last-try confirmation) and the event sink (which token,
+/// touch) are passed to each call.
+pub struct Unsealer {
     provider: Box<dyn TokenProvider>,
-    console: &'c mut dyn Console,
     pins: PinSource,
     opened: Vec<(Box<dyn Token>, Vec<SlotKey>)>,
     /// Tokens whose PIN was refused in this run: not tried again, so one
@@ -528,15 +542,10 @@ pub struct Unsealer<'c> {
     pin_refused: Vec<u32>,
 }
 
-impl<'c> Unsealer<'c> {
-    pub fn new(
-        provider: Box<dyn TokenProvider>,
-        console: &'c mut dyn Console,
-        pins: PinSource,
-    ) -> Self {
+impl Unsealer {
+    pub fn new(provider: Box<dyn TokenProvider>, pins: PinSource) -> Self {
         Unsealer {
             provider,
-            console,
             pins,
             opened: Vec::new(),
             pin_refused: Vec::new(),
@@ -557,55 +566,64 @@ impl<'c> Unsealer<'c> {
     }
 
     /// Decrypts a sealed share (`bytes` read from `path`) and checks the
-    /// shard inside; also returns the label of the token that opened it.
-    /// Every error names the file.
-    pub fn unseal_shard(&mut self, path: &Path, bytes: &[u8]) -> Result<(ShardFile, String)> {
-        let (plaintext, label) = self.unseal_bytes(path, bytes)?;
+    /// shard inside; also says which token opened it. Every error names the
+    /// file; token errors stay [`TokenError`]s inside [`Error::Token`].
+    pub fn unseal_shard(
+        &mut self,
+        path: &Path,
+        bytes: &[u8],
+        console: &mut dyn Console,
+        events: &mut dyn EventSink,
+    ) -> Result<(ShardFile, SealedWith)> {
+        let (plaintext, with) = self.unseal_bytes(path, bytes, console, events)?;
         let shard = shard_from_plaintext(&plaintext).map_err(|e| file_error(path, e))?;
-        Ok((shard, label))
+        Ok((shard, with))
     }
 
-    /// Decrypts a sealed file to its plaintext; also returns the token's label.
+    /// Decrypts a sealed file to its plaintext; also says which token opened it.
     pub fn unseal_bytes(
         &mut self,
         path: &Path,
         bytes: &[u8],
-    ) -> Result<(Zeroizing<Vec<u8>>, String)> {
+        console: &mut dyn Console,
+        events: &mut dyn EventSink,
+    ) -> Result<(Zeroizing<Vec<u8>>, SealedWith)> {
         let header = SealedHeader::parse(bytes).map_err(|e| file_error(path, e))?;
-        let on_file = |e: Error| match e {
-            Error::Input { problem, .. } => Error::input(path, problem),
-            other => Error::input(path, other.to_string()),
-        };
-        let (i, key) = self
-            .token_for(header.tag)
-            .map_err(|e| on_file(token_error(e)))?;
+        let on_file = |e: Error| e.in_file(path);
+        let (i, key) = self.token_for(header.tag).map_err(|e| on_file(e.into()))?;
         let token = self.opened[i].0.as_mut();
-        self.console.say(&format!(
-            "{}: sealed to {}, slot {}",
-            path.display(),
-            token.label(),
-            key.slot
-        ));
+        events.emit(Event::SealedShareFound {
+            path: path.to_path_buf(),
+            token: token.label(),
+            slot: key.slot,
+        });
         if self.pin_refused.contains(&token.serial()) {
-            return Err(Error::input(
-                path,
-                format!(
-                    "not opened: the PIN for {} was refused earlier in this run, and keyceremony does not spend another try on it. Check the PIN and run again",
-                    token.label()
-                ),
-            ));
+            return Err(on_file(TokenError::PinRefusedEarlier(token.label()).into()));
         }
-        if let Err(e) = ensure_pin(token, key.pin_policy, &self.pins, self.console) {
+        if let Err(e) = ensure_pin(token, key.pin_policy, &self.pins, console) {
             self.pin_refused.push(token.serial());
-            return Err(on_file(e));
+            // A bad PIN file is told about as a failure to open this share
+            return Err(match e {
+                Error::Token { source, .. } => Error::Token {
+                    path: Some(path.to_path_buf()),
+                    source,
+                },
+                Error::Input { problem, .. } => Error::input(path, problem),
+                other => on_file(other),
+            });
         }
         let shared = token
-            .ecdh(&key, &header.epk, self.console)
-            .map_err(|e| on_file(token_error(e)))?;
-        let label = token.label();
+            .ecdh(&key, &header.epk, events)
+            .map_err(|e| on_file(e.into()))?;
+        let with = SealedWith {
+            token: token.label(),
+            serial: token.serial(),
+            slot: key.slot,
+            test_token: token.is_test(),
+        };
         let plaintext = open_with_shared_secret(bytes, &header, &key.recipient(), &shared)
             .map_err(|e| file_error(path, e))?;
-        Ok((plaintext, label))
+        Ok((plaintext, with))
     }
 }
 

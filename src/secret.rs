@@ -264,17 +264,59 @@ impl fmt::Debug for KeyFingerprint {
     }
 }
 
-static MLOCK_WARNED: AtomicBool = AtomicBool::new(false);
+/// Something about the process that weakens the protection of secrets;
+/// keyceremony goes on, and the caller tells the person.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ProcessWarning {
+    /// mlock failed: secret memory may be swapped out.
+    MemoryNotLocked(String),
+    /// setrlimit(RLIMIT_CORE) failed: a crash may dump memory.
+    CoreDumpsOn(String),
+    /// prctl(PR_SET_DUMPABLE) failed.
+    Dumpable(String),
+}
+
+impl fmt::Display for ProcessWarning {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ProcessWarning::MemoryNotLocked(e) => write!(
+                f,
+                "could not lock secret memory against swapping (mlock: {e}); \
+                 continuing. Run on a machine without swap, or raise RLIMIT_MEMLOCK."
+            ),
+            ProcessWarning::CoreDumpsOn(e) => {
+                write!(
+                    f,
+                    "could not disable core dumps (setrlimit: {e}); continuing."
+                )
+            }
+            ProcessWarning::Dumpable(e) => write!(
+                f,
+                "could not mark the process non-dumpable (prctl: {e}); continuing."
+            ),
+        }
+    }
+}
+
+static MLOCK_FAILED: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+static MLOCK_TOLD: AtomicBool = AtomicBool::new(false);
+
+/// The first memory-lock failure of this process, once (later calls return
+/// nothing): for the caller to tell the person.
+pub fn take_process_warnings() -> Vec<ProcessWarning> {
+    match MLOCK_FAILED.get() {
+        Some(e) if !MLOCK_TOLD.swap(true, Ordering::Relaxed) => {
+            vec![ProcessWarning::MemoryNotLocked(e.clone())]
+        }
+        _ => Vec::new(),
+    }
+}
 
 fn lock_memory(ptr: *const u8, len: usize) -> bool {
     // SAFETY: the range is a live allocation owned by the caller.
     let rc = unsafe { libc::mlock(ptr as *const libc::c_void, len) };
-    if rc != 0 && !MLOCK_WARNED.swap(true, Ordering::Relaxed) {
-        eprintln!(
-            "warning: could not lock secret memory against swapping (mlock: {}); \
-             continuing. Run on a machine without swap, or raise RLIMIT_MEMLOCK.",
-            std::io::Error::last_os_error()
-        );
+    if rc != 0 {
+        let _ = MLOCK_FAILED.set(std::io::Error::last_os_error().to_string());
     }
     rc == 0
 }
@@ -287,8 +329,10 @@ fn unlock_memory(ptr: *const u8, len: usize) {
 }
 
 /// Turns off core dumps and ptrace attachment by unprivileged processes for
-/// the life of this process. Warns, and goes on, where the system refuses.
-pub fn harden_process() {
+/// the life of this process. Where the system refuses, says so in the
+/// warnings returned, and goes on.
+pub fn harden_process() -> Vec<ProcessWarning> {
+    let mut warnings = Vec::new();
     let zero = libc::rlimit {
         rlim_cur: 0,
         rlim_max: 0,
@@ -296,19 +340,18 @@ pub fn harden_process() {
     // SAFETY: plain system calls with valid arguments.
     unsafe {
         if libc::setrlimit(libc::RLIMIT_CORE, &zero) != 0 {
-            eprintln!(
-                "warning: could not disable core dumps (setrlimit: {}); continuing.",
-                std::io::Error::last_os_error()
-            );
+            warnings.push(ProcessWarning::CoreDumpsOn(
+                std::io::Error::last_os_error().to_string(),
+            ));
         }
         #[cfg(target_os = "linux")]
         if libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0) != 0 {
-            eprintln!(
-                "warning: could not mark the process non-dumpable (prctl: {}); continuing.",
-                std::io::Error::last_os_error()
-            );
+            warnings.push(ProcessWarning::Dumpable(
+                std::io::Error::last_os_error().to_string(),
+            ));
         }
     }
+    warnings
 }
 
 #[cfg(test)]

@@ -44,6 +44,27 @@ pub enum SpikeError {
     TrailingData,
 }
 
+/// Why a set of SPIKE shards gives no key.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SpikeSetError {
+    #[error("--spike-threshold: {0}")]
+    Threshold(crate::shamir::ShamirError),
+    #[error("SPIKE threshold is {threshold} but only {given} shard file(s) were given")]
+    TooFew { threshold: u16, given: usize },
+    #[error("{} and {} both hold SPIKE shard id {id}", .first.display(), .second.display())]
+    DuplicateId {
+        first: PathBuf,
+        second: PathBuf,
+        id: u8,
+    },
+    #[error("these SPIKE shards do not belong with the others (altered, or from another root key): {}", .0.iter().map(|(p, id)| format!("{} (id {id})", p.display())).collect::<Vec<_>>().join(", "))]
+    DoNotBelong(Vec<(PathBuf, u8)>),
+    #[error("the SPIKE shards are inconsistent: they do not assemble to a root key that SPIKE would have split this way \
+             with threshold {threshold}. Check the threshold, and that all files come from the same SPIKE Nexus; \
+             with only {used} shard(s) the bad one cannot be named, so add another shard if you have one")]
+    Inconsistent { threshold: u16, used: usize },
+}
+
 /// One SPIKE recovery shard.
 #[derive(Clone, PartialEq)]
 pub struct SpikeShard {
@@ -135,12 +156,18 @@ pub fn file_name(id: ShareId) -> String {
 pub fn read_file(path: &Path) -> Result<SpikeShard> {
     let meta = std::fs::metadata(path).map_err(|e| Error::io(path, "cannot read", e))?;
     if meta.len() > MAX_FILE_LEN {
-        return Err(Error::input(path, SpikeError::TooLarge(meta.len())));
+        return Err(Error::SpikeShard {
+            path: path.to_path_buf(),
+            source: SpikeError::TooLarge(meta.len()),
+        });
     }
     let bytes = Zeroizing::new(std::fs::read(path).map_err(|e| Error::io(path, "cannot read", e))?);
     let text = std::str::from_utf8(&bytes)
         .map_err(|_| Error::input(path, "not text; a SPIKE shard is one ASCII line"))?;
-    SpikeShard::parse(text).map_err(|e| Error::input(path, e))
+    SpikeShard::parse(text).map_err(|source| Error::SpikeShard {
+        path: path.to_path_buf(),
+        source,
+    })
 }
 
 /// The coefficient stream SPIKE derives from the root key.
@@ -186,22 +213,23 @@ pub fn split(key: &RootKey, params: SplitParams) -> Vec<SpikeShard> {
 pub fn assemble(shards: &[(PathBuf, SpikeShard)], threshold: u16) -> Result<RootKey> {
     let max_id = shards.iter().map(|(_, s)| s.id().get()).max().unwrap_or(0);
     let params = SplitParams::new(threshold, threshold.max(max_id as u16))
-        .map_err(|e| Error::Usage(format!("--spike-threshold: {e}")))?;
+        .map_err(SpikeSetError::Threshold)?;
     if shards.len() < threshold as usize {
-        return Err(Error::Check(format!(
-            "SPIKE threshold is {threshold} but only {} shard file(s) were given",
-            shards.len()
-        )));
+        return Err(SpikeSetError::TooFew {
+            threshold,
+            given: shards.len(),
+        }
+        .into());
     }
     for (i, (pa, a)) in shards.iter().enumerate() {
         for (pb, b) in &shards[..i] {
             if a.id() == b.id() {
-                return Err(Error::Check(format!(
-                    "{} and {} both hold SPIKE shard id {}",
-                    pb.display(),
-                    pa.display(),
-                    a.id()
-                )));
+                return Err(SpikeSetError::DuplicateId {
+                    first: pb.clone(),
+                    second: pa.clone(),
+                    id: a.id().get(),
+                }
+                .into());
             }
         }
     }
@@ -240,21 +268,13 @@ pub fn assemble(shards: &[(PathBuf, SpikeShard)], threshold: u16) -> Result<Root
         }
     }
     match best {
-        Some((_, bad)) => {
-            let names: Vec<String> = bad
-                .iter()
-                .map(|&i| format!("{} (id {})", shards[i].0.display(), shards[i].1.id()))
-                .collect();
-            Err(Error::Check(format!(
-                "these SPIKE shards do not belong with the others (altered, or from another root key): {}",
-                names.join(", ")
-            )))
-        }
-        None => Err(Error::Check(format!(
-            "the SPIKE shards are inconsistent: they do not assemble to a root key that SPIKE would have split this way \
-             with threshold {threshold}. Check the threshold, and that all files come from the same SPIKE Nexus; \
-             with only {t} shard(s) the bad one cannot be named, so add another shard if you have one"
-        ))),
+        Some((_, bad)) => Err(SpikeSetError::DoNotBelong(
+            bad.iter()
+                .map(|&i| (shards[i].0.clone(), shards[i].1.id().get()))
+                .collect(),
+        )
+        .into()),
+        None => Err(SpikeSetError::Inconsistent { threshold, used: t }.into()),
     }
 }
 

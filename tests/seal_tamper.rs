@@ -5,19 +5,23 @@ mod common;
 
 use std::path::Path;
 
+use keyceremony::console::Console;
+use keyceremony::events::{Discard, Event};
 use keyceremony::seal::{SealError, SealedHeader, Unsealer};
-use keyceremony::token::{soft::SoftProvider, Console, PinSource};
+use keyceremony::token::{soft::SoftProvider, PinSource};
 use zeroize::Zeroizing;
 
 struct Quiet;
 
 impl Console for Quiet {
-    fn say(&mut self, _: &str) {}
     fn read_secret(&mut self, _: &str) -> std::io::Result<Zeroizing<String>> {
         Err(std::io::Error::other("no terminal in tests"))
     }
     fn confirm(&mut self, _: &str) -> bool {
         false
+    }
+    fn read_line(&mut self, _: &str, _: usize) -> std::io::Result<Option<Zeroizing<String>>> {
+        Ok(None)
     }
 }
 
@@ -42,7 +46,6 @@ fn every_flipped_byte_is_refused() {
     let mut console = Quiet;
     let mut unsealer = Unsealer::new(
         Box::new(SoftProvider::new(&tmp.path().join("tokens"))),
-        &mut console,
         PinSource {
             pin_file: Some(pin),
             last_pin_try: false,
@@ -50,7 +53,10 @@ fn every_flipped_byte_is_refused() {
     );
     let path = Path::new("shard-1.age");
     // The untouched file opens.
-    let (shard, label) = unsealer.unseal_shard(path, &original).unwrap();
+    let (shard, with) = unsealer
+        .unseal_shard(path, &original, &mut console, &mut Discard)
+        .unwrap();
+    let label = with.token;
     assert_eq!(shard.share.id().get(), 1);
     assert!(label.contains("TEST TOKEN"));
     let mut refused = 0;
@@ -58,7 +64,7 @@ fn every_flipped_byte_is_refused() {
         for mask in [0x01u8, 0x80] {
             let mut damaged = original.clone();
             damaged[i] ^= mask;
-            match unsealer.unseal_shard(path, &damaged) {
+            match unsealer.unseal_shard(path, &damaged, &mut console, &mut Discard) {
                 Ok(_) => panic!("byte {i} flipped with {mask:#04x} still opens"),
                 Err(e) => {
                     let msg = e.to_string();
@@ -84,7 +90,6 @@ fn truncated_files_are_refused() {
     let mut console = Quiet;
     let mut unsealer = Unsealer::new(
         Box::new(SoftProvider::new(&tmp.path().join("tokens"))),
-        &mut console,
         PinSource {
             pin_file: Some(pin),
             last_pin_try: false,
@@ -93,14 +98,21 @@ fn truncated_files_are_refused() {
     for len in [0, 10, 22, 60, 200, original.len() - 17, original.len() - 1] {
         assert!(
             unsealer
-                .unseal_shard(Path::new("x.age"), &original[..len])
+                .unseal_shard(
+                    Path::new("x.age"),
+                    &original[..len],
+                    &mut console,
+                    &mut Discard
+                )
                 .is_err(),
             "truncated to {len} bytes still opens"
         );
     }
     let mut longer = original.clone();
     longer.push(b'\n');
-    assert!(unsealer.unseal_shard(Path::new("x.age"), &longer).is_err());
+    assert!(unsealer
+        .unseal_shard(Path::new("x.age"), &longer, &mut console, &mut Discard)
+        .is_err());
 }
 
 #[test]
@@ -142,15 +154,15 @@ struct Counting {
 }
 
 impl Console for Counting {
-    fn say(&mut self, line: &str) {
-        self.lines.push(line.to_string());
-    }
     fn read_secret(&mut self, _: &str) -> std::io::Result<Zeroizing<String>> {
         self.asked += 1;
         Ok(Zeroizing::new("123456".into()))
     }
     fn confirm(&mut self, _: &str) -> bool {
         false
+    }
+    fn read_line(&mut self, _: &str, _: usize) -> std::io::Result<Option<Zeroizing<String>>> {
+        Ok(None)
     }
 }
 
@@ -174,16 +186,20 @@ fn pin_prompts_for(policy: &str) -> (usize, Vec<String>) {
         asked: 0,
         lines: Vec::new(),
     };
+    let mut events: Vec<Event> = Vec::new();
     {
         let mut unsealer = Unsealer::new(
             Box::new(SoftProvider::new(&tmp.path().join("tokens"))),
-            &mut console,
             PinSource::default(),
         );
         for f in &files {
-            unsealer.unseal_shard(Path::new("s.age"), f).unwrap();
+            unsealer
+                .unseal_shard(Path::new("s.age"), f, &mut console, &mut events)
+                .unwrap();
         }
     }
+    // What the command line would print for each event
+    console.lines = events.iter().map(|e| e.to_string()).collect();
     (console.asked, console.lines)
 }
 

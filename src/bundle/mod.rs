@@ -76,6 +76,7 @@ pub mod manifest;
 mod nexus_format;
 mod pipeline;
 mod progress;
+mod request;
 pub mod tar;
 
 use std::fs;
@@ -92,6 +93,10 @@ pub use age_format::{AgeStanza, MAX_AGE_HEADER_LEN};
 pub use manifest::{FileRecord, Manifest, MANIFEST_PATH, ROOT_KEY_PATH};
 pub use nexus_format::{
     ARGON2_M_KIB, ARGON2_P, ARGON2_T, GZIP_LEVEL, NEXUS_EXTENSION, NEXUS_HEADER_LEN, NEXUS_MIN_LEN,
+};
+pub use request::{
+    ask_new_passphrase, open_bundle, read_key_file, seal_key, unsealing_for, verify_bundle,
+    SealRequest, Sealed,
 };
 
 /// Largest passphrase, recipients or identity file read into memory.
@@ -523,6 +528,19 @@ fn read_with(
 pub fn verify(path: &Path, unsealing: &Unsealing, options: &Options) -> Result<Contents> {
     let mut sink = content::NullSink;
     Ok(read_with(path, unsealing, &mut sink, options)?.contents)
+}
+
+/// The checks [`verify`] runs after decryption, on plaintext given in
+/// memory: a tar for [`Kind::Age`], a gzip'd tar for [`Kind::NexusBackup`].
+/// `path` only names the input in errors. The fuzz targets call this, since
+/// no fuzzer gets past the AEAD to reach the archive parsers.
+pub fn check_plaintext(kind: Kind, plain: &[u8], path: &Path) -> Result<Contents> {
+    let mut sink = content::NullSink;
+    let unpacked = match kind {
+        Kind::Age => content::read_content(plain, kind, path, &mut sink, "age decryption")?.0,
+        Kind::NexusBackup => nexus_format::unpack(plain, path, &mut sink)?,
+    };
+    Ok(unpacked.contents)
 }
 
 /// Like [`verify`], and hands back the root key (in locked, zeroizing memory).

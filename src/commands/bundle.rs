@@ -1,27 +1,30 @@
 //! `keyceremony bundle create|inspect|verify|open`, and the `--bundle-out`
-//! output of `assemble`. Thin: arguments in, [`crate::bundle`] does the work.
+//! output of `assemble`. A renderer: arguments in, [`crate::bundle`] does
+//! the work, its reports out as text or JSON.
 
 use std::path::Path;
 
 use serde_json::{json, Value};
 
 use crate::bundle::{
-    self, BundleMeta, Contents, Include, Kind, Options, Passphrase, Sealing, Unsealing,
+    self, BundleMeta, Contents, Include, Kind, Options, Passphrase, Sealed, Sealing, Unsealing,
 };
 use crate::cli::{BundleCommand, BundleUnsealArgs, SealArgs};
-use crate::commands::{warn, Context, Outcome};
+use crate::commands::{Context, Outcome};
+use crate::console::Console;
 use crate::error::{Error, Result};
+use crate::events::EventSink;
 use crate::record::CeremonyId;
-use crate::secret::RootKey;
 
-pub fn run(cmd: &BundleCommand, _ctx: &Context) -> Result<Outcome> {
+pub fn run(
+    cmd: &BundleCommand,
+    _ctx: &Context,
+    console: &mut dyn Console,
+    events: &mut dyn EventSink,
+) -> Result<Outcome> {
     match cmd {
         BundleCommand::Create(a) => {
-            let text = bundle::read_small_file(&a.key_file, "key file")?;
-            let text = std::str::from_utf8(&text).map_err(|_| {
-                Error::input(&a.key_file, "is not text (64 hex characters expected)")
-            })?;
-            let key = RootKey::from_hex(text).map_err(|e| Error::input(&a.key_file, e))?;
+            let key = bundle::read_key_file(&a.key_file)?;
             let ceremony_id = match &a.ceremony_id {
                 None => None,
                 Some(s) => Some(CeremonyId::parse(s).ok_or_else(|| {
@@ -31,15 +34,31 @@ pub fn run(cmd: &BundleCommand, _ctx: &Context) -> Result<Outcome> {
                 })?),
             };
             let meta = BundleMeta::new(ceremony_id, &a.label);
-            let (text, json) = seal_key(&key, &meta, &a.seal, &a.out, a.force)?;
-            let mut json = json;
+            let mut includes = Vec::new();
+            for p in &a.seal.includes {
+                includes.extend(Include::collect(p)?);
+            }
+            let sealing = sealing_from(&a.seal, console)?;
+            let sealed = bundle::seal_key(
+                &key,
+                bundle::SealRequest {
+                    meta,
+                    includes,
+                    sealing,
+                    out: a.out.clone(),
+                    force: a.force,
+                    progress: true,
+                },
+                events,
+            )?;
+            let (text, mut json) = describe_sealed(&sealed);
             json["command"] = json!("bundle create");
             Ok(Outcome::success(text, json))
         }
         BundleCommand::Inspect(a) => inspect(&a.file),
         BundleCommand::Verify(a) => {
-            let unsealing = unsealing_for(&a.file, &a.unseal)?;
-            let c = bundle::verify(&a.file, &unsealing, &Options::default())?;
+            let unsealing = unsealing(&a.file, &a.unseal, console)?;
+            let c = bundle::verify_bundle(&a.file, &unsealing, &Options::default(), events)?;
             let (mut text, mut json) = describe_contents(&a.file, &c);
             text.insert(
                 0,
@@ -49,12 +68,12 @@ pub fn run(cmd: &BundleCommand, _ctx: &Context) -> Result<Outcome> {
             Ok(Outcome::success(text, json))
         }
         BundleCommand::Open(a) => {
-            let unsealing = unsealing_for(&a.file, &a.unseal)?;
+            let unsealing = unsealing(&a.file, &a.unseal, console)?;
             let options = Options {
                 force: a.force,
                 progress: true,
             };
-            let c = bundle::open(&a.file, &unsealing, &a.out, &options)?;
+            let c = bundle::open_bundle(&a.file, &unsealing, &a.out, &options, events)?;
             let (mut text, mut json) = describe_contents(&a.file, &c);
             text.insert(
                 0,
@@ -77,6 +96,16 @@ pub fn run(cmd: &BundleCommand, _ctx: &Context) -> Result<Outcome> {
     }
 }
 
+/// What opens the bundle, from `--identity` / `--passphrase-file` or a prompt.
+fn unsealing(file: &Path, u: &BundleUnsealArgs, console: &mut dyn Console) -> Result<Unsealing> {
+    bundle::unsealing_for(
+        file,
+        u.identity.as_deref(),
+        u.passphrase_file.as_deref(),
+        console,
+    )
+}
+
 /// Whether any sealing option was given (they need a bundle to go with).
 pub fn seal_args_given(seal: &SealArgs) -> bool {
     !seal.recipients.is_empty()
@@ -87,7 +116,8 @@ pub fn seal_args_given(seal: &SealArgs) -> bool {
 }
 
 /// Turns the sealing options into a [`Sealing`]; exactly one way is needed.
-pub fn sealing_from(seal: &SealArgs) -> Result<Sealing> {
+/// Without a passphrase file, a Nexus backup's passphrase is asked twice.
+pub fn sealing_from(seal: &SealArgs, console: &mut dyn Console) -> Result<Sealing> {
     let ways = [
         !seal.recipients.is_empty(),
         seal.recipients_file.is_some(),
@@ -117,85 +147,25 @@ pub fn sealing_from(seal: &SealArgs) -> Result<Sealing> {
     }
     let pass = match &seal.passphrase_file {
         Some(f) => Passphrase::from_file(f)?,
-        None => prompt_new_passphrase()?,
+        None => bundle::ask_new_passphrase(console)?,
     };
     Ok(Sealing::NexusBackup(pass))
 }
 
-fn prompt(question: &str) -> Result<Passphrase> {
-    let answer = rpassword::prompt_password(question).map_err(|e| {
-        Error::Usage(format!(
-            "cannot ask for the passphrase (no terminal? {e}); pass --passphrase-file FILE"
-        ))
-    })?;
-    let answer = zeroize::Zeroizing::new(answer);
-    Passphrase::new(answer.as_bytes().to_vec()).map_err(|e| Error::Usage(e.into()))
-}
-
-fn prompt_new_passphrase() -> Result<Passphrase> {
-    let first = prompt("Passphrase for the Nexus backup: ")?;
-    let second = prompt("The same passphrase again: ")?;
-    if first.expose() != second.expose() {
-        return Err(Error::Usage(
-            "the two passphrases differ; nothing was written. Run the command again".into(),
-        ));
-    }
-    Ok(first)
-}
-
-fn unsealing_for(file: &Path, u: &BundleUnsealArgs) -> Result<Unsealing> {
-    if let Some(id) = &u.identity {
-        return Unsealing::identity_file(id);
-    }
-    if let Some(f) = &u.passphrase_file {
-        return Ok(Unsealing::Passphrase(Passphrase::from_file(f)?));
-    }
-    match bundle::detect(file)? {
-        Kind::Age => Err(Error::Usage(format!(
-            "{} is an age bundle: give the Nexus age identity with --identity FILE",
-            file.display()
-        ))),
-        Kind::NexusBackup => Ok(Unsealing::Passphrase(prompt(
-            "Passphrase of the Nexus backup: ",
-        )?)),
-    }
-}
-
-/// Seals `key` as the options say; shared by `bundle create` and `assemble --bundle-out`.
-pub fn seal_key(
-    key: &RootKey,
-    meta: &BundleMeta,
-    seal: &SealArgs,
-    out: &Path,
-    force: bool,
-) -> Result<(Vec<String>, Value)> {
-    let mut includes = Vec::new();
-    for p in &seal.includes {
-        includes.extend(Include::collect(p)?);
-    }
-    let sealing = sealing_from(seal)?;
-    if let Sealing::NexusBackup(_) = sealing {
-        let name = out.to_string_lossy();
-        if !out.is_dir() && !name.ends_with(bundle::NEXUS_EXTENSION) {
-            warn(format!(
-                "{}: a Nexus backup is normally named *{}",
-                out.display(),
-                bundle::NEXUS_EXTENSION
-            ));
-        }
-    }
-    let options = Options {
-        force,
-        progress: true,
-    };
-    let made = bundle::create(key, meta, &includes, &sealing, out, &options)?;
-    let sealed_to = match &sealing {
-        Sealing::Age(r) => format!(
+/// What a new bundle is, for `bundle create` and `assemble --bundle-out`.
+pub fn describe_sealed(sealed: &Sealed) -> (Vec<String>, Value) {
+    let made = &sealed.created;
+    let sealed_to = match made.kind {
+        Kind::Age => format!(
             "age, to {} recipient{}",
-            r.len(),
-            if r.len() == 1 { "" } else { "s" }
+            sealed.recipients.len(),
+            if sealed.recipients.len() == 1 {
+                ""
+            } else {
+                "s"
+            }
         ),
-        Sealing::NexusBackup(_) => "Nexus backup (AES-256-GCM, Argon2id passphrase)".into(),
+        Kind::NexusBackup => "Nexus backup (AES-256-GCM, Argon2id passphrase)".into(),
     };
     let text = vec![format!(
         "wrote {} ({}, {} bytes, {} files, key {})",
@@ -205,21 +175,17 @@ pub fn seal_key(
         made.manifest.files.len() + 1,
         made.manifest.key_fingerprint
     )];
-    let recipients: Vec<String> = match &sealing {
-        Sealing::Age(r) => r.iter().map(|r| r.to_string()).collect(),
-        Sealing::NexusBackup(_) => Vec::new(),
-    };
     let json = json!({
         "bundle": {
             "path": made.path.display().to_string(),
             "kind": made.kind,
             "size": made.size,
-            "recipients": recipients,
+            "recipients": sealed.recipients,
             "key_fingerprint": made.manifest.key_fingerprint.to_string(),
             "files": made.manifest.files.iter().map(|f| f.path.clone()).chain(std::iter::once(bundle::MANIFEST_PATH.to_string())).collect::<Vec<_>>(),
         }
     });
-    Ok((text, json))
+    (text, json)
 }
 
 fn inspect(file: &Path) -> Result<Outcome> {
@@ -282,11 +248,6 @@ fn describe_contents(file: &Path, c: &Contents) -> (Vec<String>, Value) {
             ));
         }
         None => {
-            warn(format!(
-                "{}: no manifest.json: a plain Nexus backup, not made by keyceremony. Its \
-                 passphrase and tag check out, but there are no file hashes or key fingerprint to check",
-                file.display()
-            ));
             if let Some(fp) = c.key_fingerprint {
                 text.push(format!("  keys/root.key has fingerprint {fp}"));
             }

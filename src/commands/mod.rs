@@ -1,5 +1,8 @@
-//! One module per subcommand. Each returns an [`Outcome`]; [`run`] prints it
-//! as text or JSON and turns it into the exit status.
+//! One module per subcommand. Each turns its arguments into a typed
+//! request, calls the library, and returns an [`Outcome`] rendering the
+//! report; [`run`] prints it as text or JSON and turns it into the exit
+//! status. Events are printed on standard error as they come
+//! ([`PrintEvents`]); every prompt goes to the [`TerminalConsole`].
 
 use std::io::Write;
 
@@ -7,15 +10,22 @@ use serde_json::{json, Value};
 use zeroize::Zeroizing;
 
 use crate::cli::{Cli, Command};
+use crate::console::TerminalConsole;
 use crate::error::{Error, EXIT_FAILURE, EXIT_OK};
+use crate::events::{Event, EventSink};
 use crate::inputs::InputOptions;
 
 pub mod assemble;
 pub mod bundle;
+pub mod ceremony;
+pub mod completions;
+pub mod man;
+pub mod preflight;
 pub mod qr;
 pub mod split;
 pub mod token;
 pub mod verify;
+pub mod version;
 
 /// Settings every command sees.
 #[derive(Debug, Clone, Default)]
@@ -48,6 +58,15 @@ impl Outcome {
     }
 }
 
+/// The command line's event sink: each event on standard error, as it comes.
+pub struct PrintEvents;
+
+impl EventSink for PrintEvents {
+    fn emit(&mut self, event: Event) {
+        eprintln!("{event}");
+    }
+}
+
 pub fn run(cli: Cli) -> i32 {
     let ctx = Context {
         json: cli.json,
@@ -56,14 +75,24 @@ pub fn run(cli: Cli) -> i32 {
             ..InputOptions::default()
         },
     };
+    let console = &mut TerminalConsole;
+    let events = &mut PrintEvents;
     let result = match &cli.command {
         Command::Split(a) => split::run(a, &ctx),
-        Command::Verify(a) => verify::run(a, &ctx),
-        Command::Assemble(a) => assemble::run(a, &ctx),
+        Command::Verify(a) => verify::run(a, &ctx, console, events),
+        Command::Assemble(a) => assemble::run(a, &ctx, console, events),
         Command::Qr(crate::cli::QrCommand::Decode(a)) => qr::decode(a, &ctx),
-        Command::Bundle(b) => bundle::run(b, &ctx),
-        Command::Token(a) => token::run(a, &ctx),
+        Command::Bundle(b) => bundle::run(b, &ctx, console, events),
+        Command::Token(a) => token::run(a, &ctx, console, events),
+        Command::Preflight(a) => preflight::run(a, &ctx),
+        Command::Ceremony(c) => ceremony::run(c, &ctx),
+        Command::Version => version::run(&ctx),
+        Command::Completions(a) => completions::run(a, &ctx),
+        Command::Man(a) => man::run(a, &ctx),
     };
+    for warning in crate::secret::take_process_warnings() {
+        eprintln!("warning: {warning}");
+    }
     match result {
         Ok(outcome) => print_outcome(outcome, &ctx),
         Err(e) => print_error(&e, &ctx),
@@ -119,7 +148,11 @@ fn print_error(e: &Error, ctx: &Context) -> i32 {
     e.exit_code()
 }
 
-/// A warning for the person at the terminal (stderr, also in JSON mode).
-pub fn warn(msg: impl std::fmt::Display) {
-    eprintln!("warning: {msg}");
+/// The unsealing options of the command line, added to the run's input options.
+pub fn with_unseal(inputs: &InputOptions, a: &crate::cli::UnsealArgs) -> InputOptions {
+    InputOptions {
+        pin_file: a.pin_file.clone(),
+        last_pin_try: a.last_pin_try,
+        ..inputs.clone()
+    }
 }

@@ -1,80 +1,82 @@
-//! `keyceremony verify`: every input alone, then the inputs as a set.
+//! `keyceremony verify`: the [`VerifyReport`] of [`crate::verify`] as text
+//! or JSON.
 
 use serde_json::{json, Value};
 
 use crate::cli::VerifyArgs;
-use crate::commands::{Context, Outcome};
+use crate::commands::{with_unseal, Context, Outcome};
+use crate::console::Console;
 use crate::error::Result;
-use crate::inputs::{self, Item};
-use crate::recovery::{self, SetAnalysis};
+use crate::events::EventSink;
+use crate::verify::{self, InputVerdict, SetVerdict, VerifyReport};
 
-pub fn run(a: &VerifyArgs, ctx: &Context) -> Result<Outcome> {
-    let (items, failures) = inputs::load_all(&a.paths, &ctx.inputs.with_unseal(&a.unseal));
+pub fn run(
+    a: &VerifyArgs,
+    ctx: &Context,
+    console: &mut dyn Console,
+    events: &mut dyn EventSink,
+) -> Result<Outcome> {
+    let mut unsealer = with_unseal(&ctx.inputs, &a.unseal).unsealer();
+    let report = verify::verify(&a.paths, &mut unsealer, console, events);
+    Ok(render(&report))
+}
+
+fn render(report: &VerifyReport) -> Outcome {
     let mut text = Vec::new();
     let mut inputs_json = Vec::new();
-    for f in &failures {
-        text.push(format!("BAD  {}: {}", f.source, f.reason));
-        inputs_json.push(json!({ "source": f.source, "ok": false, "error": f.reason }));
-    }
-    for l in &items {
-        match &l.item {
-            Item::Shard(s) => {
-                let who = s
+    for verdict in &report.inputs {
+        match verdict {
+            InputVerdict::Bad(f) => {
+                text.push(format!("BAD  {f}"));
+                inputs_json.push(
+                    json!({ "source": f.source, "ok": false, "error": f.reason.to_string() }),
+                );
+            }
+            InputVerdict::Shard { source, facts, .. } => {
+                let who = facts
                     .custodian
                     .as_deref()
                     .map(|c| format!(", custodian {c}"))
                     .unwrap_or_default();
                 text.push(format!(
-                    "OK   {}: share {} of {} (any {} recover), ceremony {}, key fingerprint {}{who}",
-                    l.source,
-                    s.share.id(),
-                    s.info.params.shares(),
-                    s.info.params.threshold(),
-                    s.info.ceremony_id,
-                    s.info.fingerprint
+                    "OK   {source}: share {} of {} (any {} recover), ceremony {}, key fingerprint {}{who}",
+                    facts.id, facts.shares, facts.threshold, facts.ceremony_id, facts.fingerprint
                 ));
                 inputs_json.push(json!({
-                    "source": l.source, "ok": true, "kind": "shard",
-                    "ceremony_id": s.info.ceremony_id.to_string(),
-                    "id": s.share.id().get(),
-                    "threshold": s.info.params.threshold(),
-                    "shares": s.info.params.shares(),
-                    "key_fingerprint": s.info.fingerprint.to_string(),
-                    "custodian": s.custodian,
+                    "source": source, "ok": true, "kind": "shard",
+                    "ceremony_id": facts.ceremony_id.to_string(),
+                    "id": facts.id,
+                    "threshold": facts.threshold,
+                    "shares": facts.shares,
+                    "key_fingerprint": facts.fingerprint.to_string(),
+                    "custodian": facts.custodian,
                 }));
             }
-            Item::Record(r) => {
+            InputVerdict::Record { source, info } => {
                 text.push(format!(
-                    "OK   {}: ceremony record {} \"{}\", {} of {}, key fingerprint {}",
-                    l.source,
-                    r.info.ceremony_id,
-                    r.info.label,
-                    r.info.params.threshold(),
-                    r.info.params.shares(),
-                    r.info.fingerprint
+                    "OK   {source}: ceremony record {} \"{}\", {} of {}, key fingerprint {}",
+                    info.ceremony_id,
+                    info.label,
+                    info.params.threshold(),
+                    info.params.shares(),
+                    info.fingerprint
                 ));
                 inputs_json.push(json!({
-                    "source": l.source, "ok": true, "kind": "record",
-                    "ceremony_id": r.info.ceremony_id.to_string(),
-                    "key_fingerprint": r.info.fingerprint.to_string(),
+                    "source": source, "ok": true, "kind": "record",
+                    "ceremony_id": info.ceremony_id.to_string(),
+                    "key_fingerprint": info.fingerprint.to_string(),
                 }));
             }
         }
     }
-
-    let analysis = recovery::analyse(items, failures);
-    let (set_ok, set_text, set_json) = judge_set(&analysis, a.paths.len());
-    let mut problems = analysis.problems();
     // per-file failures were printed above; the set lines add the rest
-    problems.retain(|p| {
-        !text
-            .iter()
-            .any(|t| t.starts_with("BAD") && t.ends_with(p.as_str()))
-    });
-    text.extend(problems.iter().map(|p| format!("BAD  {p}")));
+    text.extend(report.set_problems().map(|p| format!("BAD  {p}")));
+    let (set_text, set_json) = match &report.set {
+        Some(set) => render_set(set),
+        None => (Vec::new(), Value::Null),
+    };
     text.extend(set_text);
-    let ok = set_ok && analysis.problems().is_empty();
-    text.push(if ok {
+    text.push(if report.ok {
         "verify: all good".to_string()
     } else {
         "verify: FAILED (see the BAD lines above)".to_string()
@@ -83,72 +85,56 @@ pub fn run(a: &VerifyArgs, ctx: &Context) -> Result<Outcome> {
         "command": "verify",
         "inputs": inputs_json,
         "set": set_json,
-        "problems": analysis.problems(),
+        "problems": report.problems.iter().map(|p| p.to_string()).collect::<Vec<_>>(),
     });
-    Ok(Outcome {
-        ok,
+    Outcome {
+        ok: report.ok,
         text,
         json,
         revealed: None,
-    })
+    }
 }
 
 /// The set-level verdict: consistent, and when t or more are present, the
 /// reconstructed key matches the recorded fingerprint.
-fn judge_set(an: &SetAnalysis, given: usize) -> (bool, Vec<String>, Value) {
-    let Some(reference) = &an.reference else {
-        return (false, vec![], Value::Null);
-    };
+fn render_set(set: &SetVerdict) -> (Vec<String>, Value) {
+    let reference = &set.reference;
     let t = reference.params.threshold() as usize;
-    let ids: Vec<u8> = an
-        .accepted
-        .iter()
-        .map(|a| a.shard.share.id().get())
-        .collect();
+    let ids = &set.good_ids;
     let mut text = Vec::new();
-    let mut ok = true;
-    let assembled = if an.can_assemble() {
-        match an.assemble() {
-            Ok(_key) => {
+    match &set.reconstructed {
+        Some(Ok(())) => text.push(format!(
+            "set: ceremony {} \"{}\": {} good shares of {} present (ids {:?}), any {} recover; \
+             they reconstruct the key with the recorded fingerprint {}",
+            reference.ceremony_id,
+            reference.label,
+            ids.len(),
+            reference.params.shares(),
+            ids,
+            t,
+            reference.fingerprint
+        )),
+        Some(Err(e)) => text.push(format!("BAD  set: {e}")),
+        None => {
+            if set.given > 1 || ids.len() > 1 {
                 text.push(format!(
-                    "set: ceremony {} \"{}\": {} good shares of {} present (ids {:?}), any {} recover; \
-                     they reconstruct the key with the recorded fingerprint {}",
+                    "set: ceremony {}: {} good shares present, {} needed to reconstruct; not reconstructed",
                     reference.ceremony_id,
-                    reference.label,
                     ids.len(),
-                    reference.params.shares(),
-                    ids,
-                    t,
-                    reference.fingerprint
+                    t
                 ));
-                Some(true)
-            }
-            Err(e) => {
-                ok = false;
-                text.push(format!("BAD  set: {e}"));
-                Some(false)
             }
         }
-    } else {
-        if given > 1 || ids.len() > 1 {
-            text.push(format!(
-                "set: ceremony {}: {} good shares present, {} needed to reconstruct; not reconstructed",
-                reference.ceremony_id,
-                ids.len(),
-                t
-            ));
-        }
-        None
-    };
+    }
     let json = json!({
         "ceremony_id": reference.ceremony_id.to_string(),
         "label": reference.label,
         "threshold": t,
         "shares": reference.params.shares(),
         "key_fingerprint": reference.fingerprint.to_string(),
-        "reference": if an.reference_from_record { "record" } else { "shards" },
+        "reference": if set.from_record { "record" } else { "shards" },
         "good_ids": ids,
-        "reconstructed_matches_fingerprint": assembled,
+        "reconstructed_matches_fingerprint": set.reconstructed.as_ref().map(|r| r.is_ok()),
     });
-    (ok, text, json)
+    (text, json)
 }

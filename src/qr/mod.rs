@@ -14,12 +14,12 @@ use image::{GrayImage, Luma};
 use qrcode::{Color, EcLevel, QrCode};
 
 use crate::atomic_file::OutputBatch;
-use crate::error::{Error, Result};
+use crate::error::{Error, ReadBack, Result, ScanBack};
 use crate::shamir::SplitParams;
 use crate::shard::ShardFile;
 
 pub use decode::decode_image_file;
-pub use typed::read_typed_share;
+pub use typed::{read_typed_share, read_typed_share_from};
 
 /// Quiet zone around the code, in modules (the standard asks for 4).
 pub const QUIET_ZONE: u32 = 4;
@@ -161,7 +161,12 @@ fn shards_from_texts(path: &Path, texts: &[String]) -> Result<Vec<ShardFile>> {
         match payload::decode(text) {
             Ok(s) => shards.push(s),
             Err(payload::PayloadError::NotOurs) => others += 1,
-            Err(e) => return Err(Error::input(path, e)),
+            Err(source) => {
+                return Err(Error::QrPayload {
+                    path: path.to_path_buf(),
+                    source,
+                })
+            }
         }
     }
     if shards.is_empty() {
@@ -194,9 +199,21 @@ pub fn output_paths(dir: &Path, id: u8) -> [PathBuf; 3] {
     ]
 }
 
+/// What [`write_qr_outputs`] staged for one share.
+pub struct QrOutputs {
+    /// The QR version (1..=40) of the share's code.
+    pub version: i16,
+    /// PNG, SVG and sheet paths with the SHA-256 of their bytes, in that order.
+    pub files: Vec<(PathBuf, [u8; 32])>,
+}
+
 /// Stages `shard-<i>.png`, `.svg` and `.html` for one shard into `batch`,
 /// after scanning the PNG and the SVG back and comparing them with the share.
-pub fn write_qr_outputs(shard: &ShardFile, dir: &Path, batch: &mut OutputBatch) -> Result<()> {
+pub fn write_qr_outputs(
+    shard: &ShardFile,
+    dir: &Path,
+    batch: &mut OutputBatch,
+) -> Result<QrOutputs> {
     write_qr_outputs_with(shard, dir, batch, &sheet::SheetOptions::default())
 }
 
@@ -207,7 +224,7 @@ pub fn write_qr_outputs_with(
     dir: &Path,
     batch: &mut OutputBatch,
     options: &sheet::SheetOptions,
-) -> Result<()> {
+) -> Result<QrOutputs> {
     check_threshold(shard.info.params)?;
     let code = qr_code(shard)?;
     let png = render_png(&code);
@@ -221,7 +238,19 @@ pub fn write_qr_outputs_with(
     batch.add(&png_path, &png)?;
     batch.add(&svg_path, svg.as_bytes())?;
     batch.add(&html_path, html.as_bytes())?;
-    Ok(())
+    Ok(QrOutputs {
+        version: version_of(&code),
+        files: vec![
+            (png_path, sha256(&png)),
+            (svg_path, sha256(svg.as_bytes())),
+            (html_path, sha256(html.as_bytes())),
+        ],
+    })
+}
+
+fn sha256(bytes: &[u8]) -> [u8; 32] {
+    use sha2::Digest;
+    sha2::Sha256::digest(bytes).into()
 }
 
 fn gray_of_png(png: &[u8]) -> Option<GrayImage> {
@@ -229,17 +258,15 @@ fn gray_of_png(png: &[u8]) -> Option<GrayImage> {
 }
 
 fn scan_back(shard: &ShardFile, path: &Path, image: Option<GrayImage>) -> Result<()> {
-    let fail = |why: &str| {
-        Error::Check(format!(
-            "{}: scan-back check failed: {why}; nothing was written",
-            path.display()
-        ))
+    let fail = |why| Error::ReadBack {
+        path: path.to_path_buf(),
+        problem: ReadBack::ScanBack(why),
     };
-    let image = image.ok_or_else(|| fail("the rendered image could not be read again"))?;
+    let image = image.ok_or_else(|| fail(ScanBack::ImageUnreadable))?;
     let texts = decode::decode_gray(&image);
-    let shards = shards_from_texts(path, &texts).map_err(|_| fail("the code did not decode"))?;
+    let shards = shards_from_texts(path, &texts).map_err(|_| fail(ScanBack::NoCode))?;
     match shards.as_slice() {
         [one] if same_share(one, shard) => Ok(()),
-        _ => Err(fail("the decoded code differs from the share")),
+        _ => Err(fail(ScanBack::Differs)),
     }
 }

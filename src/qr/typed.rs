@@ -15,7 +15,9 @@ use sha2::{Digest, Sha256};
 use zeroize::Zeroizing;
 
 use super::payload;
+use crate::console::{read_bounded_line, Console};
 use crate::error::{Error, Result};
+use crate::events::{Event, EventSink};
 use crate::shard::ShardFile;
 
 const ALPHABET: &[u8; 32] = b"0123456789ABCDEFGHJKMNPQRSTVWXYZ";
@@ -141,17 +143,18 @@ fn parse_line(line: &str) -> Result<(usize, Zeroizing<String>), LineProblem> {
 
 /// Reads typed fallback lines until the share is complete, checking each
 /// line's check as it is entered and asking again for a line that fails.
-/// Prompts and per-line feedback go to `out`. Blank lines and lines starting
-/// with `#` are skipped.
-pub fn read_typed_share(mut lines: impl BufRead, out: &mut impl Write) -> Result<ShardFile> {
+/// Each line is asked for on `console` (the prompt carries the instructions
+/// and why the last line was refused); the share read is told on `events`.
+/// Blank lines and lines starting with `#` are skipped.
+pub fn read_typed_share_from(
+    console: &mut dyn Console,
+    events: &mut dyn EventSink,
+) -> Result<ShardFile> {
     let src = Path::new(SOURCE);
     let io_err = |e| Error::io(src, "cannot read typed lines", e);
-    let out_err = |e| Error::io(Path::new("terminal"), "cannot write prompt", e);
-    writeln!(
-        out,
-        "Type the fallback lines from the QR sheet, one per line, as printed (number, groups, check)."
-    )
-    .map_err(out_err)?;
+    let mut before = String::from(
+        "Type the fallback lines from the QR sheet, one per line, as printed (number, groups, check).\n",
+    );
     let mut chars = Zeroizing::new(String::new());
     let mut total_lines: Option<usize> = None;
     let mut k = 1;
@@ -161,16 +164,12 @@ pub fn read_typed_share(mut lines: impl BufRead, out: &mut impl Write) -> Result
                 break;
             }
         }
-        match total_lines {
-            Some(total) => write!(out, "line {k} of {total}: "),
-            None => write!(out, "line {k}: "),
-        }
-        .and_then(|_| out.flush())
-        .map_err(out_err)?;
-        let mut buf = Zeroizing::new(String::new());
-        let mut limited = std::io::Read::take(&mut lines, MAX_LINE as u64 + 1);
-        let n = limited.read_line(&mut buf).map_err(io_err)?;
-        if n == 0 {
+        let prompt = match total_lines {
+            Some(total) => format!("{before}line {k} of {total}: "),
+            None => format!("{before}line {k}: "),
+        };
+        before.clear();
+        let Some(buf) = console.read_line(&prompt, MAX_LINE).map_err(io_err)? else {
             return Err(Error::input(
                 src,
                 format!(
@@ -178,7 +177,7 @@ pub fn read_typed_share(mut lines: impl BufRead, out: &mut impl Write) -> Result
                     total_lines.map(|t| format!(" of {t}")).unwrap_or_default()
                 ),
             ));
-        }
+        };
         if buf.len() > MAX_LINE {
             return Err(Error::input(
                 src,
@@ -211,7 +210,7 @@ pub fn read_typed_share(mut lines: impl BufRead, out: &mut impl Write) -> Result
             )),
         };
         if let Some(msg) = retry {
-            writeln!(out, "{msg}").map_err(out_err)?;
+            before = format!("{msg}\n");
         }
     }
     let t = threshold_of(&chars).expect("line 1 was checked");
@@ -221,14 +220,48 @@ pub fn read_typed_share(mut lines: impl BufRead, out: &mut impl Write) -> Result
             "the lines do not form a whole share (wrong length); check the last line",
         )
     })?;
-    let shard = payload::decode_body(&body).map_err(|e| Error::input(src, e))?;
-    writeln!(
-        out,
-        "share {} of ceremony {} read and verified against its commitments.",
-        shard.share.id(),
-        shard.info.ceremony_id
-    )
-    .map_err(out_err)?;
+    let shard = payload::decode_body(&body).map_err(|source| Error::QrPayload {
+        path: src.to_path_buf(),
+        source,
+    })?;
+    events.emit(Event::TypedShareRead {
+        id: shard.share.id().get(),
+        ceremony_id: shard.info.ceremony_id.clone(),
+    });
+    Ok(shard)
+}
+
+/// [`read_typed_share_from`] over a stream of lines, with the prompts and
+/// the closing line written to `out`.
+pub fn read_typed_share(lines: impl BufRead, out: &mut impl Write) -> Result<ShardFile> {
+    struct Streams<'a, R, W> {
+        lines: R,
+        out: &'a mut W,
+    }
+    impl<R: BufRead, W: Write> Console for Streams<'_, R, W> {
+        fn read_secret(&mut self, _: &str) -> std::io::Result<Zeroizing<String>> {
+            Err(std::io::Error::other("typed lines only"))
+        }
+        fn confirm(&mut self, _: &str) -> bool {
+            false
+        }
+        fn read_line(
+            &mut self,
+            prompt: &str,
+            max_len: usize,
+        ) -> std::io::Result<Option<Zeroizing<String>>> {
+            self.out.write_all(prompt.as_bytes())?;
+            self.out.flush()?;
+            read_bounded_line(&mut self.lines, max_len)
+        }
+    }
+    let mut events = Vec::new();
+    let mut console = Streams { lines, out };
+    let shard = read_typed_share_from(&mut console, &mut events)?;
+    for e in events {
+        writeln!(console.out, "{e}")
+            .map_err(|e| Error::io(Path::new("terminal"), "cannot write prompt", e))?;
+    }
     Ok(shard)
 }
 

@@ -10,6 +10,7 @@
 //! other; `token init` takes the first free one unless told otherwise. Slot
 //! 0x9d (key management) is accepted when named explicitly.
 
+pub mod manage;
 pub mod soft;
 pub mod yubikey;
 
@@ -19,6 +20,9 @@ use std::path::{Path, PathBuf};
 use p256::PublicKey;
 use zeroize::Zeroizing;
 
+use crate::console::Console;
+use crate::error::{Error, Question};
+use crate::events::EventSink;
 use crate::seal::{KeyTag, PivRecipient};
 
 /// Default PIN of a new YubiKey PIV application (and of a new test token).
@@ -172,6 +176,8 @@ pub struct TokenSummary {
 pub enum TokenError {
     #[error("cannot talk to smart cards: {0}. Start it (Debian: apt-get install pcscd && systemctl start pcscd) and try again")]
     NoService(String),
+    #[error("cannot talk to smart cards: {0}")]
+    NoPcscLibrary(#[from] crate::pcsc_loader::LoadError),
     #[error("no YubiKey is connected. Plug one in and try again")]
     NoTokens,
     #[error("TEST MODE: there are no test tokens in {}. Create one with: keyceremony --test-tokens DIR token init --serial <serial>", .0.display())]
@@ -186,6 +192,8 @@ pub enum TokenError {
     PinBlocked(String),
     #[error("{0} has only ONE PIN try left: a wrong PIN now blocks it. If you are sure of the PIN, run again with --last-pin-try")]
     LastPinTry(String),
+    #[error("not opened: the PIN for {0} was refused earlier in this run, and keyceremony does not spend another try on it. Check the PIN and run again")]
+    PinRefusedEarlier(String),
     #[error("wrong PUK for {token}: {tries_left} {} left before the PUK is blocked too", if *.tries_left == 1 { "try" } else { "tries" })]
     WrongPuk { token: String, tries_left: u8 },
     #[error("the PUK of {0} is blocked as well. Only a reset of its PIV application helps, and that destroys the keys in it: shares sealed to it must be recovered from the other custodians")]
@@ -217,6 +225,10 @@ pub enum TokenError {
     },
     #[error("a test token with serial {serial} already exists in {}", dir.display())]
     Exists { serial: u32, dir: PathBuf },
+    #[error("the two new PINs differ; nothing was changed")]
+    NewPinsDiffer,
+    #[error("{token} cannot attest its keys{}", if *.test_token { " (a test token has no Yubico attestation key)" } else { " (firmware before 4.3)" })]
+    CannotAttest { token: String, test_token: bool },
     #[error("no connected token holds the key this share is sealed to (key tag {tag}). Plug in the custodian's YubiKey; connected: {connected}")]
     NoMatchingToken { tag: KeyTag, connected: String },
 }
@@ -288,22 +300,23 @@ pub trait Token {
     fn unblock_pin(&mut self, puk: &Pin, new_pin: &Pin) -> Result<(), TokenError>;
     /// The P-256 keys in the slots keyceremony uses.
     fn slot_keys(&mut self) -> Result<Vec<SlotKey>, TokenError>;
-    /// Generates a P-256 key on the token (needs the PIN verified first).
+    /// Generates a P-256 key on the token (needs the PIN verified first);
+    /// announces a touch on `events` when signing its certificate needs one.
     fn generate(
         &mut self,
         slot: Slot,
         pin_policy: PinPolicy,
         touch_policy: TouchPolicy,
-        console: &mut dyn Console,
+        events: &mut dyn EventSink,
     ) -> Result<SlotKey, TokenError>;
     /// ECDH with the slot's key: the x coordinate of the shared point. The
     /// caller has verified the PIN if the policy needs it; this announces the
-    /// touch on `console` when the policy needs one.
+    /// touch on `events` when the policy needs one.
     fn ecdh(
         &mut self,
         key: &SlotKey,
         peer: &PublicKey,
-        console: &mut dyn Console,
+        events: &mut dyn EventSink,
     ) -> Result<Zeroizing<[u8; 32]>, TokenError>;
     /// The slot's attestation certificate (DER), where the token can make one.
     fn attest(&mut self, slot: Slot) -> Result<Option<Vec<u8>>, TokenError>;
@@ -325,44 +338,6 @@ pub fn provider(test_dir: Option<&Path>) -> Box<dyn TokenProvider> {
     }
 }
 
-/// The person at the keyboard: messages, secrets typed without echo, yes/no.
-/// A trait so the flows run in tests without a terminal.
-pub trait Console {
-    /// One line of information for the person (standard error).
-    fn say(&mut self, line: &str);
-    /// Reads a secret without echo.
-    fn read_secret(&mut self, prompt: &str) -> std::io::Result<Zeroizing<String>>;
-    /// Asks a yes/no question; false when there is no terminal to ask on.
-    fn confirm(&mut self, question: &str) -> bool;
-}
-
-/// The real terminal: messages to stderr, PINs via rpassword (no echo).
-pub struct TerminalConsole;
-
-impl Console for TerminalConsole {
-    fn say(&mut self, line: &str) {
-        eprintln!("{line}");
-    }
-
-    fn read_secret(&mut self, prompt: &str) -> std::io::Result<Zeroizing<String>> {
-        rpassword::prompt_password(prompt).map(Zeroizing::new)
-    }
-
-    fn confirm(&mut self, question: &str) -> bool {
-        use std::io::{BufRead, IsTerminal, Write};
-        if !std::io::stdin().is_terminal() {
-            return false;
-        }
-        eprint!("{question} [y/N] ");
-        let _ = std::io::stderr().flush();
-        let mut answer = String::new();
-        if std::io::stdin().lock().read_line(&mut answer).is_err() {
-            return false;
-        }
-        matches!(answer.trim(), "y" | "Y" | "yes" | "YES" | "Yes")
-    }
-}
-
 /// Where the PIN comes from for this run.
 #[derive(Clone, Debug, Default)]
 pub struct PinSource {
@@ -373,30 +348,32 @@ pub struct PinSource {
 }
 
 impl PinSource {
-    fn read_pin(&self, console: &mut dyn Console, prompt: &str) -> Result<Pin, crate::Error> {
+    fn read_pin(&self, console: &mut dyn Console, prompt: &str) -> Result<Pin, Error> {
         match &self.pin_file {
             Some(path) => read_pin_file(path),
             None => {
-                let text = console.read_secret(prompt).map_err(|e| {
-                    crate::Error::Usage(format!(
-                        "cannot read the PIN from the terminal ({e}); pass --pin-file FILE instead"
-                    ))
-                })?;
-                Pin::from_pin_text(text).map_err(|e| crate::Error::Check(e.to_string()))
+                let text = console
+                    .read_secret(prompt)
+                    .map_err(|source| Error::NoAnswer {
+                        path: None,
+                        question: Question::Pin,
+                        source,
+                    })?;
+                Ok(Pin::from_pin_text(text)?)
             }
         }
     }
 }
 
 /// Reads a PIN (or PUK) from the first line of a file.
-pub fn read_pin_file(path: &Path) -> Result<Pin, crate::Error> {
+pub fn read_pin_file(path: &Path) -> Result<Pin, Error> {
     read_secret_file(path, "PIN", 6)
 }
 
-pub fn read_secret_file(path: &Path, what: &str, min: usize) -> Result<Pin, crate::Error> {
-    let meta = std::fs::metadata(path).map_err(|e| crate::Error::io(path, "cannot read", e))?;
+pub fn read_secret_file(path: &Path, what: &str, min: usize) -> Result<Pin, Error> {
+    let meta = std::fs::metadata(path).map_err(|e| Error::io(path, "cannot read", e))?;
     if meta.len() > 64 {
-        return Err(crate::Error::input(
+        return Err(Error::input(
             path,
             format!(
                 "a {what} file holds one short line; this one is {} bytes",
@@ -404,12 +381,14 @@ pub fn read_secret_file(path: &Path, what: &str, min: usize) -> Result<Pin, crat
             ),
         ));
     }
-    let bytes =
-        Zeroizing::new(std::fs::read(path).map_err(|e| crate::Error::io(path, "cannot read", e))?);
+    let bytes = Zeroizing::new(std::fs::read(path).map_err(|e| Error::io(path, "cannot read", e))?);
     let text = std::str::from_utf8(&bytes)
-        .map_err(|_| crate::Error::input(path, format!("the {what} file is not text")))?;
+        .map_err(|_| Error::input(path, format!("the {what} file is not text")))?;
     let first = text.split('\n').next().unwrap_or("");
-    Pin::new(Zeroizing::new(first.to_string()), what, min).map_err(|e| crate::Error::input(path, e))
+    Pin::new(Zeroizing::new(first.to_string()), what, min).map_err(|source| Error::Token {
+        path: Some(path.to_path_buf()),
+        source,
+    })
 }
 
 /// Makes sure the PIN is verified before a key with `policy` is used:
@@ -420,7 +399,7 @@ pub fn ensure_pin(
     policy: Option<PinPolicy>,
     pins: &PinSource,
     console: &mut dyn Console,
-) -> Result<(), crate::Error> {
+) -> Result<(), Error> {
     let needs = match policy {
         Some(PinPolicy::Never) => false,
         Some(PinPolicy::Once) => !token.pin_verified(),
@@ -431,9 +410,9 @@ pub fn ensure_pin(
         return Ok(());
     }
     let label = token.label();
-    let tries = token.pin_tries_left().map_err(token_error)?;
+    let tries = token.pin_tries_left()?;
     if tries == 0 {
-        return Err(token_error(TokenError::PinBlocked(label)));
+        return Err(TokenError::PinBlocked(label).into());
     }
     if tries == 1 && !pins.last_pin_try {
         let ok = pins.pin_file.is_none()
@@ -441,23 +420,12 @@ pub fn ensure_pin(
                 "{label} has only ONE PIN try left; a wrong PIN blocks it. Enter the PIN anyway?"
             ));
         if !ok {
-            return Err(token_error(TokenError::LastPinTry(label)));
+            return Err(TokenError::LastPinTry(label).into());
         }
     }
     let left = if tries == 1 { "try" } else { "tries" };
     let pin = pins.read_pin(console, &format!("PIN for {label} ({tries} {left} left): "))?;
-    token.verify_pin(&pin).map_err(token_error)
-}
-
-/// A token error at the command's edge.
-pub fn token_error(e: TokenError) -> crate::Error {
-    match e {
-        TokenError::BadState { ref path, .. } | TokenError::Io { ref path, .. } => {
-            let p = path.clone();
-            crate::Error::input(p, e)
-        }
-        other => crate::Error::Check(other.to_string()),
-    }
+    Ok(token.verify_pin(&pin)?)
 }
 
 /// Finds the token and slot whose key has `tag`, among all connected tokens.

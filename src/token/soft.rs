@@ -21,9 +21,11 @@ use rand_core::OsRng;
 use serde::{Deserialize, Serialize};
 use zeroize::{Zeroize, Zeroizing};
 
+use crate::events::{Event, EventSink, TouchPrompt};
+
 use super::{
-    Console, Pin, PinPolicy, Slot, SlotKey, Token, TokenError, TokenProvider, TokenSummary,
-    TouchPolicy, DEFAULT_PIN, DEFAULT_PUK, DEFAULT_TRIES,
+    Pin, PinPolicy, Slot, SlotKey, Token, TokenError, TokenProvider, TokenSummary, TouchPolicy,
+    DEFAULT_PIN, DEFAULT_PUK, DEFAULT_TRIES,
 };
 
 pub const STATE_FORMAT: &str = "keyceremony-test-token";
@@ -416,7 +418,7 @@ impl SoftToken {
         &mut self,
         state: &State,
         policy: TouchPolicy,
-        console: &mut dyn Console,
+        events: &mut dyn EventSink,
     ) -> Result<(), TokenError> {
         let needed = match policy {
             TouchPolicy::Never => false,
@@ -430,20 +432,23 @@ impl SoftToken {
             return Ok(());
         }
         let label = self.label();
-        console.say(&format!("{label}: touch your YubiKey now"));
+        events.emit(Event::TouchNeeded {
+            token: label.clone(),
+            prompt: TouchPrompt::Now,
+        });
         match state.touch {
             TouchResponse::Auto => {
-                console.say(&format!(
-                    "{label}: touch confirmed automatically (test token)"
-                ));
+                events.emit(Event::TouchConfirmedAutomatically {
+                    token: label.clone(),
+                });
                 self.last_touch = Some(Instant::now());
                 Ok(())
             }
             TouchResponse::Never => Err(TokenError::TouchTimeout(label)),
             TouchResponse::Unplug => {
-                console.say(&format!(
-                    "{label}: simulating the token being pulled out instead of touched"
-                ));
+                events.emit(Event::TokenPulledOut {
+                    token: label.clone(),
+                });
                 let _ = fs::remove_file(self.state_path());
                 Err(TokenError::Removed(label))
             }
@@ -557,7 +562,7 @@ impl Token for SoftToken {
         slot: Slot,
         pin_policy: PinPolicy,
         touch_policy: TouchPolicy,
-        _console: &mut dyn Console,
+        _events: &mut dyn EventSink,
     ) -> Result<SlotKey, TokenError> {
         self.with_state(|st, me| {
             let label = me.label();
@@ -598,7 +603,7 @@ impl Token for SoftToken {
         &mut self,
         key: &SlotKey,
         peer: &PublicKey,
-        console: &mut dyn Console,
+        events: &mut dyn EventSink,
     ) -> Result<Zeroizing<[u8; 32]>, TokenError> {
         // First look: policies and the touch, as the card checks them.
         let (pin_policy, touch_policy) = self.with_state(|st, me| {
@@ -634,7 +639,7 @@ impl Token for SoftToken {
         {
             let _lock = Lock::take(&lock_path(&self.dir, self.serial))?;
             let state = self.read_state(&self.state_path())?;
-            self.touch(&state, touch_policy, console)?;
+            self.touch(&state, touch_policy, events)?;
         }
         // Second look, after the touch: the token may be gone by now.
         let shared = self.with_state(|st, me| {
@@ -701,16 +706,11 @@ pub fn write_fixed_token(
 mod tests {
     use super::*;
 
+    /// Keeps every event as the line it prints.
     struct Quiet(Vec<String>);
-    impl Console for Quiet {
-        fn say(&mut self, line: &str) {
-            self.0.push(line.to_string());
-        }
-        fn read_secret(&mut self, _: &str) -> std::io::Result<Zeroizing<String>> {
-            Err(std::io::Error::other("no terminal in tests"))
-        }
-        fn confirm(&mut self, _: &str) -> bool {
-            false
+    impl EventSink for Quiet {
+        fn emit(&mut self, event: Event) {
+            self.0.push(event.to_string());
         }
     }
 

@@ -21,9 +21,10 @@ use yubikey::piv::{self, AlgorithmId, ManagementAlgorithmId, SlotId};
 use yubikey::{MgmKey, YubiKey};
 use zeroize::Zeroizing;
 
+use crate::events::{Event, EventSink, TouchPrompt};
+
 use super::{
-    Console, Pin, PinPolicy, Slot, SlotKey, Token, TokenError, TokenProvider, TokenSummary,
-    TouchPolicy,
+    Pin, PinPolicy, Slot, SlotKey, Token, TokenError, TokenProvider, TokenSummary, TouchPolicy,
 };
 
 /// The real PC/SC provider.
@@ -34,6 +35,8 @@ pub fn label_for(serial: u32) -> String {
 }
 
 fn context() -> Result<yubikey::reader::Context, TokenError> {
+    // Without the PC/SC library every call would only say "no service".
+    crate::pcsc_loader::load()?;
     yubikey::reader::Context::open().map_err(|e| map_error(None, e))
 }
 
@@ -147,7 +150,7 @@ impl TokenProvider for YubiKeyProvider {
 
 /// Whether a YubiKey with this serial answers on any reader right now.
 fn serial_present(serial: u32) -> bool {
-    let Ok(mut ctx) = yubikey::reader::Context::open() else {
+    let Ok(mut ctx) = context() else {
         return false;
     };
     let Ok(readers) = ctx.iter() else {
@@ -404,7 +407,7 @@ impl Token for RealToken {
         slot: Slot,
         pin_policy: PinPolicy,
         touch_policy: TouchPolicy,
-        console: &mut dyn Console,
+        events: &mut dyn EventSink,
     ) -> Result<SlotKey, TokenError> {
         if !self.pin_verified {
             return Err(TokenError::PinRequired {
@@ -443,16 +446,16 @@ impl Token for RealToken {
             }
         })?;
         if touch_policy != TouchPolicy::Never {
-            console.say(&format!(
-                "{}: touch your YubiKey now (to sign the slot's certificate)",
-                self.label()
-            ));
+            events.emit(Event::TouchNeeded {
+                token: self.label(),
+                prompt: TouchPrompt::ToSignCertificate,
+            });
         }
         if let Err(e) = self.write_certificate(slot, spki) {
-            console.say(&format!(
-                "{}: warning: the key was created, but its certificate could not be written ({e}); keyceremony finds the key by its metadata, age-plugin-yubikey will not list it",
-                self.label()
-            ));
+            events.emit(Event::SlotCertificateNotWritten {
+                token: self.label(),
+                problem: e.to_string(),
+            });
         }
         Ok(SlotKey {
             slot,
@@ -466,20 +469,21 @@ impl Token for RealToken {
         &mut self,
         key: &SlotKey,
         peer: &PublicKey,
-        console: &mut dyn Console,
+        events: &mut dyn EventSink,
     ) -> Result<Zeroizing<[u8; 32]>, TokenError> {
         use p256::elliptic_curve::sec1::ToEncodedPoint;
         let point = peer.to_encoded_point(false);
         match key.touch_policy {
             Some(TouchPolicy::Never) => {}
-            Some(TouchPolicy::Always) => {
-                console.say(&format!("{}: touch your YubiKey now", self.label()))
-            }
+            Some(TouchPolicy::Always) => events.emit(Event::TouchNeeded {
+                token: self.label(),
+                prompt: TouchPrompt::Now,
+            }),
             // Cached: only if the last touch is older than 15 s; unknown: old firmware.
-            Some(TouchPolicy::Cached) | None => console.say(&format!(
-                "{}: touch your YubiKey now if it blinks",
-                self.label()
-            )),
+            Some(TouchPolicy::Cached) | None => events.emit(Event::TouchNeeded {
+                token: self.label(),
+                prompt: TouchPrompt::IfItBlinks,
+            }),
         }
         let out = piv::decrypt_data(
             &mut self.yk,

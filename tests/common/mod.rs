@@ -100,12 +100,29 @@ pub fn on_terminal(
     envs: &[(&str, &std::path::Path)],
     answers: &[(&str, &str)],
 ) -> (i32, String) {
+    let bin = assert_cmd::cargo::cargo_bin("keyceremony");
+    program_on_terminal(&bin, args, envs, answers)
+}
+
+/// [`on_terminal`] for any program (for example Go `age`, which reads a
+/// plugin's PIN request only from a terminal).
+pub fn program_on_terminal(
+    program: &Path,
+    args: &[&str],
+    envs: &[(&str, &std::path::Path)],
+    answers: &[(&str, &str)],
+) -> (i32, String) {
     use std::io::{Read, Write};
     use std::process::Stdio;
     use std::sync::{Arc, Mutex};
     use std::time::{Duration, Instant};
-    let bin = assert_cmd::cargo::cargo_bin("keyceremony");
-    let cmd = format!("{} {}", bin.display(), args.join(" "));
+    // `script` runs the command line through the shell: quote every word.
+    let quote = |w: &str| format!("'{}'", w.replace('\'', "'\\''"));
+    let words: Vec<String> = std::iter::once(program.to_string_lossy().into_owned())
+        .chain(args.iter().map(|a| a.to_string()))
+        .map(|w| quote(&w))
+        .collect();
+    let cmd = words.join(" ");
     let mut child = std::process::Command::new("script")
         .args(["-qec", &cmd, "/dev/null"])
         .envs(envs.iter().map(|(k, v)| (*k, *v)))
@@ -138,8 +155,14 @@ pub fn on_terminal(
                 seen_upto += i + prompt.len();
                 break;
             }
+            // A program that ended will show no more prompts (wait for its last output).
+            let ended = matches!(child.try_wait(), Ok(Some(_)));
+            if ended {
+                std::thread::sleep(Duration::from_millis(200));
+            }
+            let text = shown.lock().unwrap().clone();
             assert!(
-                Instant::now() < deadline,
+                !ended && Instant::now() < deadline,
                 "no prompt {prompt:?} in {text:?}"
             );
             std::thread::sleep(Duration::from_millis(50));
@@ -153,4 +176,62 @@ pub fn on_terminal(
     reader.join().unwrap();
     let text = shown.lock().unwrap().clone();
     (status.code().unwrap_or(-1), text)
+}
+
+/// Whether `tool arg` runs and succeeds (the program is installed).
+pub fn have_tool(tool: &str, arg: &str) -> bool {
+    std::process::Command::new(tool)
+        .arg(arg)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false)
+}
+
+/// For a test that needs outside programs (`(tool, version arg)`): true when
+/// all are there; otherwise says SKIPPED on the terminal and returns false,
+/// or, when KEYCEREMONY_REQUIRE_INTEROP is set (the test command), fails.
+pub fn tools_or_skip(test: &str, tools: &[(&str, &str)], install: &str) -> bool {
+    use std::io::Write;
+    let missing: Vec<&str> = tools
+        .iter()
+        .filter(|(t, a)| !have_tool(t, a))
+        .map(|(t, _)| *t)
+        .collect();
+    if missing.is_empty() {
+        return true;
+    }
+    if std::env::var_os("KEYCEREMONY_REQUIRE_INTEROP").is_some() {
+        panic!(
+            "{test}: {} not installed and KEYCEREMONY_REQUIRE_INTEROP is set: run {install}",
+            missing.join(", ")
+        );
+    }
+    // straight to stderr: the harness does not capture it, so the skip shows
+    let _ = writeln!(
+        std::io::stderr(),
+        "SKIPPED {test}: {} not installed (run {install})",
+        missing.join(", ")
+    );
+    false
+}
+
+/// Waits for `child` at most `secs` seconds, killing it then; panics naming
+/// `what` when it fails or takes too long.
+pub fn wait_or_kill(mut child: std::process::Child, secs: u64, what: &str) {
+    use std::time::{Duration, Instant};
+    let start = Instant::now();
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            assert!(status.success(), "{what} exited with {status}");
+            return;
+        }
+        if start.elapsed() > Duration::from_secs(secs) {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("{what} did not finish within {secs} s");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
 }
