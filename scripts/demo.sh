@@ -20,18 +20,15 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 repo=$PWD
 
-if [ -n "${KEYCEREMONY_BIN:-}" ]; then
-  kc=$KEYCEREMONY_BIN
-  [ -x "$kc" ] || { echo "demo: KEYCEREMONY_BIN=$kc is not an executable" >&2; exit 1; }
-else
-  scripts/ensure-build-deps.sh
-fi
+[ -n "${KEYCEREMONY_BIN:-}" ] || scripts/ensure-build-deps.sh
 if ! command -v age >/dev/null 2>&1; then   # the age CLI opens the demo's age bundle
   SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
   $SUDO env DEBIAN_FRONTEND=noninteractive apt-get update -qq
   $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq age >/dev/null
 fi
-if [ -z "${KEYCEREMONY_BIN:-}" ]; then
+if [ -n "${KEYCEREMONY_BIN:-}" ]; then   # an installed binary (docs/install.md): no build
+  kc=$(command -v "$KEYCEREMONY_BIN") || { echo "demo: KEYCEREMONY_BIN=$KEYCEREMONY_BIN: no such program" >&2; exit 1; }
+else
   cargo build --locked --release --quiet
   kc="$repo/target/release/keyceremony"
 fi

@@ -8,7 +8,11 @@ scripts/ensure-build-deps.sh
 scripts/ensure-bundle-interop.sh
 scripts/ensure-chromium.sh
 scripts/ensure-transcript-tools.sh
-# interop peers (age CLI, the Python Nexus implementation, Chromium, poppler, openssl) must be there: fail, never skip
+scripts/ensure-release-tools.sh
+# the real age-plugin-yubikey for tests/age_plugin_yubikey_interop.rs (built once, then reused)
+KEYCEREMONY_AGE_PLUGIN_YUBIKEY="$(scripts/ensure-age-plugin-yubikey.sh)"
+export KEYCEREMONY_AGE_PLUGIN_YUBIKEY
+# interop peers (age CLI, age-plugin-yubikey, the Python Nexus implementation, Chromium, poppler, openssl) must be there: fail, never skip
 export KEYCEREMONY_REQUIRE_INTEROP=1
 
 echo "== format and lint"

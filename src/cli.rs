@@ -8,7 +8,8 @@ use clap::{ArgGroup, Args, Parser, Subcommand};
 #[derive(Debug, Parser)]
 #[command(
     name = "keyceremony",
-    version,
+    version = crate::version::SHORT_VERSION,
+    long_version = crate::version::LONG_VERSION,
     about = "Offline root-key ceremonies: split a key t-of-n with verifiable shares, check shards, assemble the key",
     long_about = None,
     after_help = "Exit status: 0 success; 1 bad input, failed check or failed operation; 2 usage error."
@@ -55,6 +56,38 @@ pub enum Command {
     /// Ceremony plans and transcripts: check a plan; verify or print a transcript
     #[command(subcommand)]
     Ceremony(CeremonyCommand),
+    // release (src/commands/version.rs, completions.rs, man.rs)
+    /// Print the version, source commit, compiler and the SHA-256 of this binary
+    Version,
+    /// Print a shell completion script on standard output
+    Completions(CompletionsArgs),
+    /// Write the manual pages: keyceremony.1 and one page per subcommand
+    Man(ManArgs),
+}
+
+#[derive(Debug, Args)]
+#[command(after_help = "Examples:
+  keyceremony completions bash > /etc/bash_completion.d/keyceremony
+  keyceremony completions zsh > ~/.zfunc/_keyceremony
+  keyceremony completions fish > ~/.config/fish/completions/keyceremony.fish")]
+pub struct CompletionsArgs {
+    /// The shell to complete for
+    #[arg(value_enum, value_name = "SHELL")]
+    pub shell: crate::cli_docs::Shell,
+}
+
+#[derive(Debug, Args)]
+#[command(after_help = "Examples:
+  keyceremony man | man -l -
+  keyceremony man --out man/ && man -l man/keyceremony-split.1")]
+pub struct ManArgs {
+    /// Write every page into DIR (created if missing; mode 0600) instead of keyceremony.1 on standard output
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+
+    /// Replace pages already in DIR
+    #[arg(long, requires = "out")]
+    pub force: bool,
 }
 
 #[derive(Debug, Args)]

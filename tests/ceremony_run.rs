@@ -632,6 +632,8 @@ fn clean_machine(root: &Path, swap: bool) -> RootedSystem {
         now: time::OffsetDateTime::now_utc(),
         binary: Some(BinaryIdentity {
             version: "0.1.0".into(),
+            commit: "0000000".into(),
+            rustc: "rustc 1.95.0".into(),
             path: "/usr/bin/keyceremony".into(),
             sha256: "ab".repeat(32),
         }),

@@ -220,3 +220,125 @@ fn oversized_images_are_refused_before_decoding() {
             "huge.jpg: image has 100 megapixels",
         ));
 }
+
+#[test]
+fn split_qr_takes_thresholds_up_to_16() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("c17");
+    kc().args(["split", "-t", "17", "-n", "17", "--generate", "--qr"])
+        .arg("--out")
+        .arg(&out)
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains(
+            "--qr: QR sheets hold shares of thresholds up to 16, and this split needs 17",
+        ));
+    assert!(!out.exists(), "nothing is written");
+    // without --qr the same split works
+    kc().args(["split", "-t", "17", "-n", "17", "--generate"])
+        .arg("--out")
+        .arg(&out)
+        .assert()
+        .success();
+    // t = 16, the largest: its sheet is two pages and its code scans back
+    let out16 = dir.path().join("c16");
+    kc().args(["split", "-t", "16", "-n", "16", "--generate", "--qr"])
+        .arg("--out")
+        .arg(&out16)
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("QR version 26"));
+    let html = std::fs::read_to_string(out16.join("shard-16.html")).unwrap();
+    assert!(html.contains("page 2 of 2"));
+    kc().args(["qr", "decode"])
+        .arg(out16.join("shard-16.png"))
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("share 16 of 16 (any 16 recover)"));
+}
+
+/// A grey PNG of `w` x `h` pixels written row by row (never whole in memory),
+/// each row's value given by `row`.
+fn write_big_png(path: &std::path::Path, w: u32, h: u32, row: impl Fn(u32) -> u8) {
+    let file = std::io::BufWriter::new(std::fs::File::create(path).unwrap());
+    let mut enc = png::Encoder::new(file, w, h);
+    enc.set_color(png::ColorType::Grayscale);
+    enc.set_depth(png::BitDepth::Eight);
+    enc.set_compression(png::Compression::Fast);
+    let mut stream = enc.write_header().unwrap().into_stream_writer().unwrap();
+    let mut line = vec![0u8; w as usize];
+    for y in 0..h {
+        line.fill(row(y));
+        std::io::Write::write_all(&mut stream, &line).unwrap();
+    }
+    stream.finish().unwrap();
+}
+
+/// Runs `keyceremony ARGS` with its address space limited to `mib` MiB, so
+/// that a decoder holding more than that fails instead of passing.
+fn kc_with_memory_limit(mib: u64, args: &[&std::ffi::OsStr]) -> std::process::Output {
+    let bin = assert_cmd::cargo::cargo_bin("keyceremony");
+    std::process::Command::new("sh")
+        .arg("-c")
+        .arg(format!("ulimit -v {} && exec \"$0\" \"$@\"", mib * 1024))
+        .arg(bin)
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn png_pixels_are_refused_by_the_header_and_decoding_memory_is_bounded() {
+    let dir = tempfile::tempdir().unwrap();
+    // 16000 x 16000 (256 megapixels): refused from the header, before any
+    // pixel is inflated (this one has a 16 x 16 picture behind its header)
+    let small = image::GrayImage::from_pixel(16, 16, image::Luma([255]));
+    let mut bytes = Vec::new();
+    small
+        .write_to(
+            &mut std::io::Cursor::new(&mut bytes),
+            image::ImageFormat::Png,
+        )
+        .unwrap();
+    // IHDR: length (4), "IHDR", width (4), height (4), ..., CRC over type and data
+    let ihdr = bytes.windows(4).position(|w| w == b"IHDR").unwrap();
+    bytes[ihdr + 4..ihdr + 12].copy_from_slice(&[0, 0, 0x3e, 0x80, 0, 0, 0x3e, 0x80]);
+    let mut crc = flate2::Crc::new();
+    crc.update(&bytes[ihdr..ihdr + 17]);
+    bytes[ihdr + 17..ihdr + 21].copy_from_slice(&crc.sum().to_be_bytes());
+    let huge = dir.path().join("huge.png");
+    std::fs::write(&huge, &bytes).unwrap();
+    kc().args(["qr", "decode"])
+        .arg(&huge)
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains(
+            "huge.png: image has 256 megapixels, more than the 64 this tool reads",
+        ));
+
+    // the largest accepted (8000 x 8000, 64 megapixels; the grey picture
+    // takes 61 MiB), white, and one just over what the passes work on
+    // (4500 x 4000, striped: shrunk to 4.5 megapixels first), each read in
+    // an address space of 256 MiB: no code found (the decoder before these
+    // bounds needed over a gigabyte for the white one)
+    for (name, w, h, row) in [
+        ("white.png", 8000, 8000, (|_| 255) as fn(u32) -> u8),
+        ("stripes.png", 4500, 4000, |y| {
+            if (y / 9) % 2 == 0 {
+                40
+            } else {
+                220
+            }
+        }),
+    ] {
+        let path = dir.path().join(name);
+        write_big_png(&path, w, h, row);
+        let out = kc_with_memory_limit(256, &["qr".as_ref(), "decode".as_ref(), path.as_os_str()]);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{name}: {stderr}");
+        assert!(
+            stderr.contains(&format!("{name}: no QR code could be read")),
+            "{name}: {stderr}"
+        );
+    }
+}

@@ -536,6 +536,19 @@ pub fn verify(path: &Path, unsealing: &Unsealing, options: &Options) -> Result<C
     Ok(read_with(path, unsealing, &mut sink, options)?.contents)
 }
 
+/// The checks [`verify`] runs after decryption, on plaintext given in
+/// memory: a tar for [`Kind::Age`], a gzip'd tar for [`Kind::NexusBackup`].
+/// `path` only names the input in errors. The fuzz targets call this, since
+/// no fuzzer gets past the AEAD to reach the archive parsers.
+pub fn check_plaintext(kind: Kind, plain: &[u8], path: &Path) -> Result<Contents> {
+    let mut sink = content::NullSink;
+    let unpacked = match kind {
+        Kind::Age => content::read_content(plain, kind, path, &mut sink, "age decryption")?.0,
+        Kind::NexusBackup => nexus_format::unpack(plain, path, &mut sink)?,
+    };
+    Ok(unpacked.contents)
+}
+
 /// Like [`verify`], and hands back the root key (in locked, zeroizing memory).
 pub fn read_root_key(
     path: &Path,

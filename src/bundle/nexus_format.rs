@@ -288,11 +288,22 @@ pub fn read(
         remaining: l.ciphertext_len,
         tag: l.tag,
     };
-    let gz = flate2::bufread::GzDecoder::new(BufReader::with_capacity(CHUNK, plain));
+    let unpacked = unpack(BufReader::with_capacity(CHUNK, plain), path, sink)?;
+    bar.finish_and_clear();
+    Ok(unpacked)
+}
+
+/// Gunzips and unpacks the decrypted stream `plain` into `sink`.
+pub fn unpack<R: io::BufRead + Send>(
+    plain: R,
+    path: &Path,
+    sink: &mut dyn Sink,
+) -> Result<Unpacked> {
+    let gz = flate2::bufread::GzDecoder::new(plain);
     // Decryption and inflate on another core; unpacking and hashing here.
     // After the gzip stream nothing at all may follow; reading to the end
     // also runs the second tag check, whose failure arrives as a read error.
-    let unpacked = pipeline::read_pipeline(
+    pipeline::read_pipeline(
         gz,
         |gz| {
             let mut after = gz.into_inner();
@@ -306,7 +317,5 @@ pub fn read(
             content::read_content(plain, Kind::NexusBackup, path, sink, "gzip decompression")
                 .map(|(u, _)| u)
         },
-    )?;
-    bar.finish_and_clear();
-    Ok(unpacked)
+    )
 }

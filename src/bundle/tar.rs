@@ -442,6 +442,10 @@ impl<R: Read> TarReader<R> {
                 }
             }
             let size = pax.size.unwrap_or(header_size);
+            // No archive holds such an entry, and skipping it would overflow.
+            if size.checked_add(padding_of(size)).is_none() {
+                return Err(TarError::BadSize);
+            }
             let path = clean_path(&raw_name)?;
             if kind == b'5' || raw_name.ends_with(b"/") {
                 // A folder's size, if any, is skipped.

@@ -19,11 +19,14 @@ pub mod assemble;
 pub mod bundle;
 pub mod ceremony;
 pub mod ceremony_run;
+pub mod completions;
+pub mod man;
 pub mod preflight;
 pub mod qr;
 pub mod split;
 pub mod token;
 pub mod verify;
+pub mod version;
 
 /// Settings every command sees.
 #[derive(Debug, Clone, Default)]
@@ -84,6 +87,9 @@ pub fn run(cli: Cli) -> i32 {
         Command::Token(a) => token::run(a, &ctx, console, events),
         Command::Preflight(a) => preflight::run(a, &ctx),
         Command::Ceremony(c) => ceremony::run(c, &ctx, console),
+        Command::Version => version::run(&ctx),
+        Command::Completions(a) => completions::run(a, &ctx),
+        Command::Man(a) => man::run(a, &ctx),
     };
     for warning in crate::secret::take_process_warnings() {
         eprintln!("warning: {warning}");

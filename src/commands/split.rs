@@ -14,6 +14,9 @@ pub fn run(a: &SplitArgs, ctx: &Context) -> Result<Outcome> {
     let params = SplitParams::new(a.threshold, a.shares)
         .map_err(|e| Error::Usage(format!("--threshold/--shares: {e}")))?;
     split::check_names(&a.label, &a.custodians, params.shares())?;
+    if a.qr {
+        crate::qr::check_threshold(params)?;
+    }
 
     // Find every sealing key before touching the root key
     let targets = seal_target::resolve(

@@ -676,6 +676,8 @@ fn binary(sys: &dyn System) -> Check {
             format!("keyceremony {} sha256 {}", b.version, b.sha256),
             vec![
                 format!("version {}", b.version),
+                format!("commit {}", clean(&b.commit)),
+                format!("rustc {}", clean(&b.rustc)),
                 format!("path {}", clean(&b.path)),
                 format!("sha256 {}", b.sha256),
             ],

@@ -5,8 +5,6 @@
 use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 
-use sha2::{Digest, Sha256};
-
 /// Largest `/sys` or `/proc` file read (they are a few bytes to a few KiB).
 const MAX_PROBE_FILE: u64 = 64 * 1024;
 /// Most entries listed from one folder (network interfaces, rfkill devices).
@@ -23,6 +21,10 @@ pub struct Limit {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BinaryIdentity {
     pub version: String,
+    /// Source commit the binary was built from.
+    pub commit: String,
+    /// The compiler that built it (`rustc --version`).
+    pub rustc: String,
     pub path: String,
     pub sha256: String,
 }
@@ -67,29 +69,16 @@ fn list_small(path: &Path) -> io::Result<Vec<String>> {
     Ok(names)
 }
 
-/// The version of this build and the SHA-256 of the running executable.
-///
-/// Stand-in until the `version` module (issue 14) lands; keep callers on
-/// this one function so it is a one-line swap.
+/// The version of this build, its source commit and toolchain, and the
+/// SHA-256 of the running executable ([`crate::version::Identity`]).
 pub fn binary_identity() -> io::Result<BinaryIdentity> {
-    let exe = Path::new("/proc/self/exe");
-    let path = std::fs::read_link(exe)
-        .map(|p| p.display().to_string())
-        .unwrap_or_else(|_| exe.display().to_string());
-    let mut f = std::fs::File::open(exe)?;
-    let mut h = Sha256::new();
-    let mut buf = vec![0u8; 1 << 16];
-    loop {
-        let n = f.read(&mut buf)?;
-        if n == 0 {
-            break;
-        }
-        h.update(&buf[..n]);
-    }
+    let id = crate::version::Identity::current().map_err(|e| e.source)?;
     Ok(BinaryIdentity {
-        version: env!("CARGO_PKG_VERSION").to_string(),
-        path,
-        sha256: hex::encode(h.finalize()),
+        version: id.version.to_string(),
+        commit: format!("{}{}", id.commit, if id.dirty { " (dirty)" } else { "" }),
+        rustc: id.rustc.to_string(),
+        path: id.binary_path.display().to_string(),
+        sha256: id.binary_sha256,
     })
 }
 

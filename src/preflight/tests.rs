@@ -36,6 +36,8 @@ fn clean_machine(root: &Path) -> RootedSystem {
         now: time::macros::datetime!(2027-03-01 10:00 UTC),
         binary: Some(BinaryIdentity {
             version: "0.1.0".into(),
+            commit: "0123456789abcdef0123456789abcdef01234567".into(),
+            rustc: "rustc 1.95.0 (59807616e 2026-04-14)".into(),
             path: "/usr/bin/keyceremony".into(),
             sha256: "ab".repeat(32),
         }),
@@ -410,6 +412,12 @@ fn binary_identity_is_evidence() {
     let live = binary_identity().unwrap();
     assert_eq!(live.sha256.len(), 64);
     assert_eq!(live.version, env!("CARGO_PKG_VERSION"));
+    assert!(live.rustc.starts_with("rustc "), "{}", live.rustc);
+    assert!(r
+        .get(CheckId::Binary)
+        .unwrap()
+        .evidence
+        .contains(&"commit 0123456789abcdef0123456789abcdef01234567".to_string()));
 }
 
 #[test]

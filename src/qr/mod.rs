@@ -3,6 +3,7 @@
 //! photos. See docs/qr.md.
 
 pub mod decode;
+pub mod enhance;
 pub mod payload;
 pub mod sheet;
 pub mod typed;
@@ -14,6 +15,7 @@ use qrcode::{Color, EcLevel, QrCode};
 
 use crate::atomic_file::OutputBatch;
 use crate::error::{Error, ReadBack, Result, ScanBack};
+use crate::shamir::SplitParams;
 use crate::shard::ShardFile;
 
 pub use decode::decode_image_file;
@@ -23,6 +25,23 @@ pub use typed::{read_typed_share, read_typed_share_from};
 pub const QUIET_ZONE: u32 = 4;
 /// Pixels per module in the PNG: 10 px gives a 650 px image for t = 2.
 pub const PNG_MODULE_PX: u32 = 10;
+
+/// Largest threshold printed as a QR sheet: t = 16 needs QR version 26
+/// (121 modules), printed at 0.93 mm a module; larger codes get hard to
+/// print and photograph, and their typed fallback longer than a page.
+pub const MAX_QR_THRESHOLD: u8 = 16;
+
+/// Refuses QR outputs for a split whose threshold is above [`MAX_QR_THRESHOLD`].
+pub fn check_threshold(params: SplitParams) -> Result<()> {
+    if params.threshold() > MAX_QR_THRESHOLD {
+        return Err(Error::Usage(format!(
+            "--qr: QR sheets hold shares of thresholds up to {MAX_QR_THRESHOLD}, and this split needs {}; \
+             give the shares as shard files or seal them to tokens instead",
+            params.threshold()
+        )));
+    }
+    Ok(())
+}
 
 /// The QR code of a shard: payload text in alphanumeric mode, level H, the
 /// smallest version it fits.
@@ -195,10 +214,22 @@ pub fn write_qr_outputs(
     dir: &Path,
     batch: &mut OutputBatch,
 ) -> Result<QrOutputs> {
+    write_qr_outputs_with(shard, dir, batch, &sheet::SheetOptions::default())
+}
+
+/// [`write_qr_outputs`], the sheet showing the extra facts of `options`
+/// (the ceremony's public key).
+pub fn write_qr_outputs_with(
+    shard: &ShardFile,
+    dir: &Path,
+    batch: &mut OutputBatch,
+    options: &sheet::SheetOptions,
+) -> Result<QrOutputs> {
+    check_threshold(shard.info.params)?;
     let code = qr_code(shard)?;
     let png = render_png(&code);
     let svg = render_svg(&code);
-    let html = sheet::render_sheet(shard, &code)?;
+    let html = sheet::render_sheet_with(shard, &code, options)?;
     let [png_path, svg_path, html_path] = output_paths(dir, shard.share.id().get());
 
     scan_back(shard, &png_path, gray_of_png(&png))?;

@@ -176,6 +176,8 @@ pub struct TokenSummary {
 pub enum TokenError {
     #[error("cannot talk to smart cards: {0}. Start it (Debian: apt-get install pcscd && systemctl start pcscd) and try again")]
     NoService(String),
+    #[error("cannot talk to smart cards: {0}")]
+    NoPcscLibrary(#[from] crate::pcsc_loader::LoadError),
     #[error("no YubiKey is connected. Plug one in and try again")]
     NoTokens,
     #[error("TEST MODE: there are no test tokens in {}. Create one with: keyceremony --test-tokens DIR token init --serial <serial>", .0.display())]

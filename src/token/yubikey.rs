@@ -35,6 +35,8 @@ pub fn label_for(serial: u32) -> String {
 }
 
 fn context() -> Result<yubikey::reader::Context, TokenError> {
+    // Without the PC/SC library every call would only say "no service".
+    crate::pcsc_loader::load()?;
     yubikey::reader::Context::open().map_err(|e| map_error(None, e))
 }
 
@@ -148,7 +150,7 @@ impl TokenProvider for YubiKeyProvider {
 
 /// Whether a YubiKey with this serial answers on any reader right now.
 fn serial_present(serial: u32) -> bool {
-    let Ok(mut ctx) = yubikey::reader::Context::open() else {
+    let Ok(mut ctx) = context() else {
         return false;
     };
     let Ok(readers) = ctx.iter() else {

@@ -100,8 +100,20 @@ pub fn on_terminal(
     envs: &[(&str, &std::path::Path)],
     answers: &[(&str, &str)],
 ) -> (i32, String) {
+    let bin = assert_cmd::cargo::cargo_bin("keyceremony");
+    program_on_terminal(&bin, args, envs, answers)
+}
+
+/// [`on_terminal`] for any program (for example Go `age`, which reads a
+/// plugin's PIN request only from a terminal).
+pub fn program_on_terminal(
+    program: &Path,
+    args: &[&str],
+    envs: &[(&str, &std::path::Path)],
+    answers: &[(&str, &str)],
+) -> (i32, String) {
     let steps: Vec<(&str, Do)> = answers.iter().map(|(p, a)| (*p, Do::Type(a))).collect();
-    on_terminal_doing(args, envs, &steps)
+    program_on_terminal_doing(program, args, envs, &steps)
 }
 
 /// What to do on the terminal once a text has shown.
@@ -111,20 +123,20 @@ pub enum Do<'a> {
     Type(&'a str),
     /// Send these bytes as typed, without Enter (`b"\x03"` is Ctrl-C).
     Keys(&'a [u8]),
-    /// Send this signal to the keyceremony process itself (not the terminal).
+    /// Send this signal to the program's process itself (not the terminal).
     Signal(i32),
 }
 
-/// The keyceremony process of this test: its executable is the binary and
-/// its command line holds `marker` (a path unique to the test).
-fn pid_of(bin: &std::path::Path, marker: &str) -> Option<i32> {
+/// The process of this test: its executable is `program` and its command
+/// line holds `marker` (a path unique to the test).
+fn pid_of(program: &Path, marker: &str) -> Option<i32> {
     for e in std::fs::read_dir("/proc").ok()?.flatten() {
         let Ok(pid) = e.file_name().to_string_lossy().parse::<i32>() else {
             continue;
         };
         let exe = std::fs::read_link(e.path().join("exe")).ok();
         let cmdline = std::fs::read(e.path().join("cmdline")).unwrap_or_default();
-        if exe.as_deref() == Some(bin) && String::from_utf8_lossy(&cmdline).contains(marker) {
+        if exe.as_deref() == Some(program) && String::from_utf8_lossy(&cmdline).contains(marker) {
             return Some(pid);
         }
     }
@@ -138,12 +150,28 @@ pub fn on_terminal_doing(
     envs: &[(&str, &std::path::Path)],
     steps: &[(&str, Do)],
 ) -> (i32, String) {
+    let bin = assert_cmd::cargo::cargo_bin("keyceremony");
+    program_on_terminal_doing(&bin, args, envs, steps)
+}
+
+/// [`program_on_terminal`] with each step one of [`Do`].
+pub fn program_on_terminal_doing(
+    program: &Path,
+    args: &[&str],
+    envs: &[(&str, &std::path::Path)],
+    steps: &[(&str, Do)],
+) -> (i32, String) {
     use std::io::{Read, Write};
     use std::process::Stdio;
     use std::sync::{Arc, Mutex};
     use std::time::{Duration, Instant};
-    let bin = assert_cmd::cargo::cargo_bin("keyceremony");
-    let cmd = format!("{} {}", bin.display(), args.join(" "));
+    // `script` runs the command line through the shell: quote every word.
+    let quote = |w: &str| format!("'{}'", w.replace('\'', "'\\''"));
+    let words: Vec<String> = std::iter::once(program.to_string_lossy().into_owned())
+        .chain(args.iter().map(|a| a.to_string()))
+        .map(|w| quote(&w))
+        .collect();
+    let cmd = words.join(" ");
     let mut child = std::process::Command::new("script")
         .args(["-qec", &cmd, "/dev/null"])
         .envs(envs.iter().map(|(k, v)| (*k, *v)))
@@ -176,8 +204,14 @@ pub fn on_terminal_doing(
                 seen_upto += i + prompt.len();
                 break;
             }
+            // A program that ended will show no more prompts (wait for its last output).
+            let ended = matches!(child.try_wait(), Ok(Some(_)));
+            if ended {
+                std::thread::sleep(Duration::from_millis(200));
+            }
+            let text = shown.lock().unwrap().clone();
             assert!(
-                Instant::now() < deadline,
+                !ended && Instant::now() < deadline,
                 "no prompt {prompt:?} in {text:?}"
             );
             std::thread::sleep(Duration::from_millis(50));
@@ -188,7 +222,7 @@ pub fn on_terminal_doing(
             Do::Keys(bytes) => stdin.write_all(bytes).unwrap(),
             Do::Signal(sig) => {
                 let marker = args.last().expect("a marker argument");
-                let pid = pid_of(&bin, marker).expect("the keyceremony process");
+                let pid = pid_of(program, marker).expect("the program's process");
                 assert_eq!(unsafe { libc::kill(pid, *sig) }, 0);
                 std::thread::sleep(Duration::from_millis(200));
             }

@@ -20,6 +20,11 @@ static READER: Mutex<()> = Mutex::new(());
 
 /// Why the hardware tests cannot run here, or `None` when they can.
 fn unavailable() -> Option<String> {
+    // keyceremony's PC/SC loader provides the SCard* symbols the yubikey
+    // crate calls (src/pcsc_loader.rs): naming it links it into the test.
+    if let Err(e) = keyceremony::pcsc_loader::load() {
+        return Some(e.to_string());
+    }
     let mut ctx = match yubikey::reader::Context::open() {
         Ok(ctx) => ctx,
         Err(e) => return Some(format!("pcscd is not reachable ({e})")),
