@@ -14,7 +14,7 @@
 #  5. The installed binary: `keyceremony version` (its SHA-256 must be the
 #     one in SHA256SUMS), `keyceremony preflight` runs, man page and bash completion present and working,
 #     `token list` now reaching PC/SC (pcscd started: "no YubiKey connected").
-#  6. The demo (scripts/demo.sh from the source archive) with the installed
+#  6. The demo (scripts/demo.sh and its plan ceremony/demo* from the source archive) with the installed
 #     binary (KEYCEREMONY_BIN); the demo's age CLI is installed for it first,
 #     as a test tool, not as part of the release.
 # The root is deleted at the end. About 3-5 minutes, mostly debootstrap.
@@ -98,7 +98,7 @@ minbase_run "$root" sh -c '
 '
 
 step "6. the demo, with the installed binary"
-tar -xzf "$dist"/keyceremony-*-src.tar.gz -C "$root/tmp" --wildcards "*/scripts/demo.sh"
+tar -xzf "$dist"/keyceremony-*-src.tar.gz -C "$root/tmp" --wildcards "*/scripts/demo.sh" "*/ceremony/demo*"
 minbase_run "$root" sh -c '
     set -e
     apt-get update -qq && apt-get install -y -qq --no-install-recommends age >/dev/null
