@@ -16,7 +16,7 @@ use keyceremony::ceremony::{self, CheckBack, RunOptions, RunOutcome, Said, Stop,
 use keyceremony::console::{Console, ScriptedConsole};
 use keyceremony::error::Error;
 use keyceremony::plan::Plan;
-use keyceremony::preflight::{BinaryIdentity, CheckId, Limit, RootedSystem};
+use keyceremony::preflight::{CheckId, RootedSystem};
 use keyceremony::token::soft::{SoftProvider, TouchResponse};
 use keyceremony::token::TokenError;
 use keyceremony::transcript::{self, Outcome, VerifyOptions};
@@ -594,50 +594,17 @@ fn refusals_before_anything_is_written() {
     );
 }
 
-/// A clean air-gapped machine, as the preflight unit tests describe one.
+/// A clean air-gapped machine (every check passes), with swap on when asked.
 fn clean_machine(root: &Path, swap: bool) -> RootedSystem {
-    let w = |rel: &str, text: &str| {
-        let p = root.join(rel);
-        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
-        std::fs::write(p, text).unwrap();
-    };
-    w("sys/class/net/lo/flags", "0x9\n");
-    w("sys/class/net/lo/operstate", "unknown\n");
-    w("sys/class/net/lo/type", "772\n");
-    std::fs::create_dir_all(root.join("sys/class/rfkill")).unwrap();
-    let mut swaps = "Filename\tType\tSize\tUsed\tPriority\n".to_string();
+    let sys = RootedSystem::air_gapped(root, time::OffsetDateTime::now_utc()).unwrap();
     if swap {
-        swaps.push_str("/dev/sda2\tpartition\t8388604\t0\t-2\n");
+        std::fs::write(
+            root.join("proc/swaps"),
+            "Filename\tType\tSize\tUsed\tPriority\n/dev/sda2\tpartition\t8388604\t0\t-2\n",
+        )
+        .unwrap();
     }
-    w("proc/swaps", &swaps);
-    w("proc/sys/kernel/core_pattern", "core\n");
-    w("proc/sys/fs/suid_dumpable", "0\n");
-    use sha2::Digest;
-    let random: Vec<u8> = (0u32..32)
-        .flat_map(|i| sha2::Sha256::digest(i.to_be_bytes()).to_vec())
-        .collect();
-    RootedSystem {
-        root: root.to_path_buf(),
-        dumpable: 0,
-        core: Limit {
-            soft: Some(0),
-            hard: Some(0),
-        },
-        memlock: Limit {
-            soft: Some(8 << 20),
-            hard: Some(8 << 20),
-        },
-        mlock: Ok(()),
-        random: Ok(random),
-        now: time::OffsetDateTime::now_utc(),
-        binary: Some(BinaryIdentity {
-            version: "0.1.0".into(),
-            commit: "0000000".into(),
-            rustc: "rustc 1.95.0".into(),
-            path: "/usr/bin/keyceremony".into(),
-            sha256: "ab".repeat(32),
-        }),
-    }
+    sys
 }
 
 const PROD_CUSTODIANS: &str = "[[custodian]]\nname = \"Alice Archer\"\ntransport = \"file\"\n\n[[custodian]]\nname = \"Bob Baker\"\ntransport = \"file\"\n";

@@ -27,6 +27,35 @@ pub fn run(
     }
 }
 
+/// A line with control and invisible formatting characters shown escaped
+/// (names and paths come from plans, transcripts and the console).
+pub(super) fn terminal_safe(line: &str) -> String {
+    line.chars()
+        .map(|c| {
+            if c.is_control() || crate::plan::is_invisible_control(c) {
+                c.escape_unicode().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
+}
+
+/// The "handed out" and "not handed out" rows of an interrupted run.
+pub(super) fn handout_rows(handed_out: &[String], not_handed_out: &[String]) -> [String; 2] {
+    let list = |v: &[String]| {
+        if v.is_empty() {
+            "none".to_string()
+        } else {
+            v.join("; ")
+        }
+    };
+    [
+        format!("  {:<20} {}", "handed out", list(handed_out)),
+        format!("  {:<20} {}", "not handed out", list(not_handed_out)),
+    ]
+}
+
 /// Words in rows of eight, indented under a label.
 pub(super) fn word_lines(label: &str, d: &Sha256Digest) -> Vec<String> {
     let words = d.to_words();
@@ -204,22 +233,7 @@ fn summary(t: &VerifiedTranscript) -> (Vec<String>, serde_json::Value) {
             not_handed_out,
         } => {
             text.push(row("outcome", format!("INTERRUPTED: {reason}")));
-            text.push(row(
-                "handed out",
-                if handed_out.is_empty() {
-                    "none".into()
-                } else {
-                    handed_out.join("; ")
-                },
-            ));
-            text.push(row(
-                "not handed out",
-                if not_handed_out.is_empty() {
-                    "none".into()
-                } else {
-                    not_handed_out.join("; ")
-                },
-            ));
+            text.extend(handout_rows(handed_out, not_handed_out));
             json!({"completed": false, "reason": reason, "handed_out": handed_out, "not_handed_out": not_handed_out})
         }
     };
@@ -253,20 +267,7 @@ fn summary(t: &VerifiedTranscript) -> (Vec<String>, serde_json::Value) {
     });
     // every string above came from a verified transcript: canonical JSON, but
     // it may still hold terminal controls as \u escapes
-    let text = text
-        .into_iter()
-        .map(|l| {
-            l.chars()
-                .map(|c| {
-                    if c.is_control() || crate::plan::is_invisible_control(c) {
-                        c.escape_unicode().to_string()
-                    } else {
-                        c.to_string()
-                    }
-                })
-                .collect()
-        })
-        .collect();
+    let text = text.iter().map(|l| terminal_safe(l)).collect();
     (text, json)
 }
 

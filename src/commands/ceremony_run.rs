@@ -12,6 +12,7 @@ use crate::console::Console;
 use crate::error::{Error, Result};
 use crate::plan::{Mode, Plan};
 
+use super::ceremony::terminal_safe;
 use super::{Context, Outcome};
 
 /// Prints what the runner says, as it says it.
@@ -28,20 +29,6 @@ impl Printer {
             println!("{line}");
         }
     }
-}
-
-/// Control and invisible formatting characters shown escaped: names and
-/// paths come from the plan and the console.
-fn terminal_safe(line: &str) -> String {
-    line.chars()
-        .map(|c| {
-            if c.is_control() || crate::plan::is_invisible_control(c) {
-                c.escape_unicode().to_string()
-            } else {
-                c.to_string()
-            }
-        })
-        .collect()
 }
 
 impl Narrator for Printer {
@@ -124,22 +111,7 @@ fn render(r: &CeremonyReport) -> Outcome {
             scrubbed,
         } => {
             text.push(format!("ceremony INTERRUPTED: {stop}"));
-            text.push(row(
-                "handed out",
-                if handed_out.is_empty() {
-                    "none".into()
-                } else {
-                    handed_out.join("; ")
-                },
-            ));
-            text.push(row(
-                "not handed out",
-                if not_handed_out.is_empty() {
-                    "none".into()
-                } else {
-                    not_handed_out.join("; ")
-                },
-            ));
+            text.extend(super::ceremony::handout_rows(handed_out, not_handed_out));
             json!({
                 "completed": false,
                 "reason": stop.to_string(),

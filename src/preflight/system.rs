@@ -188,6 +188,57 @@ pub struct RootedSystem {
 }
 
 impl RootedSystem {
+    /// A clean air-gapped machine below `root` (written there: loopback
+    /// only, no radios, no swap) with hardened process facts, a random
+    /// source that passes its health tests, the clock at `now` and a made-up
+    /// binary: every check passes. Tests change what they are about.
+    pub fn air_gapped(root: &Path, now: time::OffsetDateTime) -> io::Result<RootedSystem> {
+        let write = |rel: &str, text: &str| -> io::Result<()> {
+            let p = root.join(rel);
+            std::fs::create_dir_all(p.parent().expect("below root"))?;
+            std::fs::write(p, text)
+        };
+        write("sys/class/net/lo/flags", "0x9\n")?;
+        write("sys/class/net/lo/operstate", "unknown\n")?;
+        write("sys/class/net/lo/type", "772\n")?;
+        std::fs::create_dir_all(root.join("sys/class/rfkill"))?;
+        write(
+            "proc/swaps",
+            "Filename\t\t\t\tType\t\tSize\t\tUsed\t\tPriority\n",
+        )?;
+        write("proc/sys/kernel/core_pattern", "core\n")?;
+        write("proc/sys/fs/suid_dumpable", "0\n")?;
+        // 1024 bytes that pass both health tests: SHA-256 of 0, 1, 2, ...
+        let random = (0u32..32)
+            .flat_map(|i| {
+                use sha2::Digest;
+                sha2::Sha256::digest(i.to_be_bytes()).to_vec()
+            })
+            .collect();
+        Ok(RootedSystem {
+            root: root.to_path_buf(),
+            dumpable: 0,
+            core: Limit {
+                soft: Some(0),
+                hard: Some(0),
+            },
+            memlock: Limit {
+                soft: Some(8 << 20),
+                hard: Some(8 << 20),
+            },
+            mlock: Ok(()),
+            random: Ok(random),
+            now,
+            binary: Some(BinaryIdentity {
+                version: "0.1.0".into(),
+                commit: "0123456789abcdef0123456789abcdef01234567".into(),
+                rustc: "rustc 1.95.0 (59807616e 2026-04-14)".into(),
+                path: "/usr/bin/keyceremony".into(),
+                sha256: "ab".repeat(32),
+            }),
+        })
+    }
+
     fn under(&self, path: &str) -> PathBuf {
         self.root.join(path.trim_start_matches('/'))
     }

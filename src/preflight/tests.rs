@@ -9,46 +9,7 @@ use super::*;
 
 /// A clean air-gapped machine: loopback only, no radios, no swap, hardened.
 fn clean_machine(root: &Path) -> RootedSystem {
-    write(root, "sys/class/net/lo/flags", "0x9\n");
-    write(root, "sys/class/net/lo/operstate", "unknown\n");
-    write(root, "sys/class/net/lo/type", "772\n");
-    fs::create_dir_all(root.join("sys/class/rfkill")).unwrap();
-    write(
-        root,
-        "proc/swaps",
-        "Filename\t\t\t\tType\t\tSize\t\tUsed\t\tPriority\n",
-    );
-    write(root, "proc/sys/kernel/core_pattern", "core\n");
-    write(root, "proc/sys/fs/suid_dumpable", "0\n");
-    RootedSystem {
-        root: root.to_path_buf(),
-        dumpable: 0,
-        core: Limit {
-            soft: Some(0),
-            hard: Some(0),
-        },
-        memlock: Limit {
-            soft: Some(8 << 20),
-            hard: Some(8 << 20),
-        },
-        mlock: Ok(()),
-        random: Ok(good_random()),
-        now: time::macros::datetime!(2027-03-01 10:00 UTC),
-        binary: Some(BinaryIdentity {
-            version: "0.1.0".into(),
-            commit: "0123456789abcdef0123456789abcdef01234567".into(),
-            rustc: "rustc 1.95.0 (59807616e 2026-04-14)".into(),
-            path: "/usr/bin/keyceremony".into(),
-            sha256: "ab".repeat(32),
-        }),
-    }
-}
-
-fn good_random() -> Vec<u8> {
-    use sha2::{Digest, Sha256};
-    (0u32..32)
-        .flat_map(|i| Sha256::digest(i.to_be_bytes()).to_vec())
-        .collect()
+    RootedSystem::air_gapped(root, time::macros::datetime!(2027-03-01 10:00 UTC)).unwrap()
 }
 
 fn write(root: &Path, rel: &str, text: &str) {
