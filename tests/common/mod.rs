@@ -171,7 +171,9 @@ pub fn program_on_terminal_doing(
         .chain(args.iter().map(|a| a.to_string()))
         .map(|w| quote(&w))
         .collect();
-    let cmd = words.join(" ");
+    // `exec`: a shell that stays as the parent (dash, when CI leaves SHELL
+    // unset) would also get the terminal's Ctrl-C and die of it, status 130.
+    let cmd = format!("exec {}", words.join(" "));
     let mut child = std::process::Command::new("script")
         .args(["-qec", &cmd, "/dev/null"])
         .envs(envs.iter().map(|(k, v)| (*k, *v)))
