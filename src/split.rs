@@ -359,7 +359,11 @@ pub fn stage_share(
             }
             if let Transport::QrSheet { .. } = transport {
                 // PNG, SVG and sheet, each image scanned back first
-                let qr = crate::qr::write_qr_outputs(shard, dir, batch)?;
+                // The sheet names the ceremony's public key when the runner has one
+                let sheet = crate::qr::sheet::SheetOptions {
+                    ceremony_public_key: shares.record.ceremony_public_key.clone(),
+                };
+                let qr = crate::qr::write_qr_outputs_with(shard, dir, batch, &sheet)?;
                 let kinds = [OutputKind::QrPng, OutputKind::QrSvg, OutputKind::QrSheet];
                 for ((path, digest), kind) in qr.files.into_iter().zip(kinds) {
                     report.outputs.push(OutputFile {

@@ -243,6 +243,12 @@ fn a_whole_rehearsal_of_the_demo_plan_with_a_scripted_console() {
         assert!(text.contains("REHEARSAL"), "{f} does not say REHEARSAL");
     }
     assert_eq!(t.header.mode, keyceremony::plan::Mode::Rehearsal);
+    // every printed sheet names the ceremony's public key, as the record does
+    let public_key = hex::encode(t.public_key);
+    for f in ["shard-2.html", "shard-3.html"] {
+        let sheet = std::fs::read_to_string(r.out.join(f)).unwrap();
+        assert!(sheet.contains(&public_key), "{f} lacks the ceremony key");
+    }
     // the shares, read back from the outputs, give the key; nothing else holds them
     let shares = shares_in_outputs(&r.out, &r.out.join("test-tokens"));
     assert_eq!(shares.len(), 5);
