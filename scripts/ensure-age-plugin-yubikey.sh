@@ -14,6 +14,7 @@ set -euo pipefail
 
 version="0.5.1"
 tools="${KEYCEREMONY_TOOLS_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/keyceremony/tools}"
+mkdir -p "$tools" && tools="$(cd "$tools" && pwd)"
 root="$tools/age-plugin-yubikey-$version"
 bin="$root/bin/age-plugin-yubikey"
 
@@ -22,11 +23,22 @@ say() { echo "ensure-age-plugin-yubikey: $*" >&2; }
 if [[ -x "$bin" ]] && "$bin" --version 2>/dev/null | grep -qx "age-plugin-yubikey $version"; then
     say "age-plugin-yubikey $version already in $root/bin"
 else
-    # pcsc-sys needs the pcsc-lite headers and pkg-config.
-    "$(dirname "$0")/ensure-pcsc-build-deps.sh"
+    # The plugin's pcsc-sys links libpcsclite at build time: it needs the
+    # pcsc-lite headers and pkg-config (keyceremony itself does not).
+    "$(dirname "$0")/ensure-build-deps.sh"
+    if ! pkg-config --exists libpcsclite 2>/dev/null; then
+        say "installing libpcsclite-dev and pkg-config"
+        SUDO=""
+        [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+        $SUDO env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+        $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+            libpcsclite-dev pkg-config >/dev/null
+    fi
     say "building age-plugin-yubikey $version into $root (about 3 minutes)"
     start=$(date +%s)
-    cargo install --quiet --locked --version "$version" --root "$root" age-plugin-yubikey
+    # from outside the checkout: its .cargo/config.toml turns pcsc-sys's
+    # linking off, which the plugin (linked the usual way) must not inherit
+    (cd / && cargo install --quiet --locked --version "$version" --root "$root" age-plugin-yubikey)
     rm -f "$root/.crates.toml" "$root/.crates2.json"
     say "built in $(( $(date +%s) - start )) s"
     "$bin" --version | grep -qx "age-plugin-yubikey $version" \
