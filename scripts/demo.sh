@@ -34,7 +34,9 @@ else
 fi
 unset KEYCEREMONY_TEST_TOKENS   # the run makes its own test tokens inside its outputs
 
-base=/dev/shm
+# KEYCEREMONY_DEMO_BASE=DIR puts the scratch folder and the outputs in DIR
+# (tests/docs_shell_blocks.rs runs the demo in a folder it removes)
+base="${KEYCEREMONY_DEMO_BASE:-/dev/shm}"
 [ -d "$base" ] && [ -w "$base" ] || base="${TMPDIR:-/tmp}"
 umask 077
 scratch=$(mktemp -d "$base/keyceremony-demo-scratch.XXXXXX")
