@@ -115,7 +115,7 @@ impl Share {
         if value.len() != 32 {
             return Err(ShamirError::ValueLength(value.len()));
         }
-        let s = scalar_from_bytes(value).ok_or(ShamirError::ValueNotBelowOrder)?;
+        let s = Zeroizing::new(scalar_from_bytes(value).ok_or(ShamirError::ValueNotBelowOrder)?);
         if bool::from(s.is_zero()) {
             return Err(ShamirError::ZeroValue);
         }
@@ -135,15 +135,22 @@ impl Share {
     pub fn value_hex(&self) -> Zeroizing<String> {
         Zeroizing::new(hex::encode(self.value.expose()))
     }
-    fn to_vsss(&self) -> VShare {
-        let s = scalar_from_bytes(self.value.expose()).expect("validated at construction");
-        VShare::with_identifier_and_value(self.id.element(), IdentifierPrimeField(s))
+    /// The share as vsss-rs takes it, wiped when dropped.
+    fn to_vsss(&self) -> Zeroizing<VShare> {
+        let s = Zeroizing::new(
+            scalar_from_bytes(self.value.expose()).expect("validated at construction"),
+        );
+        Zeroizing::new(VShare::with_identifier_and_value(
+            self.id.element(),
+            IdentifierPrimeField(*s),
+        ))
     }
 }
 
 impl PartialEq for Share {
+    /// The values are compared in constant time (`subtle`).
     fn eq(&self, other: &Self) -> bool {
-        self.id == other.id && self.value.expose() == other.value.expose()
+        self.value.ct_eq(&other.value) && self.id == other.id
     }
 }
 
@@ -153,9 +160,11 @@ impl fmt::Debug for Share {
     }
 }
 
+/// The scalar of 32 big-endian bytes; secret when the bytes are, so the
+/// caller keeps the result zeroizing (the copy of the bytes made here is wiped).
 fn scalar_from_bytes(bytes: &[u8]) -> Option<Scalar> {
-    let repr = p256::FieldBytes::clone_from_slice(bytes);
-    Scalar::from_repr(repr).into()
+    let repr = Zeroizing::new(p256::FieldBytes::clone_from_slice(bytes));
+    Scalar::from_repr(*repr).into()
 }
 
 /// Feldman commitments C_j = a_j·G for the polynomial's coefficients a_0..a_(t-1);
@@ -249,7 +258,7 @@ pub fn split(
     params: SplitParams,
     mut rng: impl RngCore + CryptoRng,
 ) -> (Vec<Share>, Commitments) {
-    let secret = IdentifierPrimeField(key.scalar());
+    let secret = Zeroizing::new(IdentifierPrimeField(*key.scalar()));
     let ids: Vec<FieldElement> = (1..=params.shares as u16)
         .map(|i| ShareId::new(i).expect("1..=255").element())
         .collect();
@@ -258,12 +267,13 @@ pub fn split(
             feldman::split_secret_with_participant_generator::<VShare, Verifier>(
                 params.threshold as usize,
                 params.shares as usize,
-                &secret,
+                &*secret,
                 None,
                 &mut rng,
                 &[ParticipantIdGeneratorType::list(&ids)],
             )
             .expect("parameters validated by SplitParams");
+        let vshares = Zeroizing::new(vshares);
         let commitments = Commitments(verifiers[1..].iter().map(|v| v.0).collect());
         let shares: Vec<Share> = vshares
             .iter()
@@ -302,8 +312,9 @@ pub fn combine(shares: &[Share]) -> Result<RootKey, ShamirError> {
             return Err(ShamirError::DuplicateId(s.id.0));
         }
     }
-    let vshares: Vec<VShare> = shares.iter().map(Share::to_vsss).collect();
-    let secret = vshares.combine().map_err(|_| ShamirError::WrongKey)?;
+    let vshares: Zeroizing<Vec<VShare>> =
+        Zeroizing::new(shares.iter().map(|s| (*s.to_vsss()).clone()).collect());
+    let secret = Zeroizing::new(vshares.combine().map_err(|_| ShamirError::WrongKey)?);
     RootKey::from_scalar(&secret.0).map_err(|_| ShamirError::WrongKey)
 }
 
