@@ -9,8 +9,8 @@ use p256::elliptic_curve::{Field, PrimeField};
 use p256::{AffinePoint, ProjectivePoint, Scalar};
 use rand_core::{CryptoRng, RngCore};
 use vsss_rs::{
-    feldman, DefaultShare, FeldmanVerifierSet, IdentifierPrimeField, ParticipantIdGeneratorType,
-    ReadableShareSet, Share as _, ShareVerifierGroup,
+    DefaultShare, FeldmanVerifierSet, IdentifierPrimeField, ReadableShareSet, Share as _,
+    ShareVerifierGroup,
 };
 use zeroize::Zeroizing;
 
@@ -253,37 +253,51 @@ impl fmt::Debug for Commitments {
 
 /// Splits the key t-of-n with ids 1..=n. Every share is checked against the
 /// commitments before it is returned.
+///
+/// The polynomial is built here rather than by vsss-rs, whose splitting
+/// keeps the coefficients (the key among them) in a vector it frees without
+/// wiping; here they live in a Zeroizing vector that never reallocates.
+/// vsss-rs still checks every share against the commitments.
 pub fn split(
     key: &RootKey,
     params: SplitParams,
     mut rng: impl RngCore + CryptoRng,
 ) -> (Vec<Share>, Commitments) {
-    let secret = Zeroizing::new(IdentifierPrimeField(*key.scalar()));
-    let ids: Vec<FieldElement> = (1..=params.shares as u16)
-        .map(|i| ShareId::new(i).expect("1..=255").element())
-        .collect();
+    let t = params.threshold as usize;
     loop {
-        let (vshares, verifiers) =
-            feldman::split_secret_with_participant_generator::<VShare, Verifier>(
-                params.threshold as usize,
-                params.shares as usize,
-                &*secret,
-                None,
-                &mut rng,
-                &[ParticipantIdGeneratorType::list(&ids)],
-            )
-            .expect("parameters validated by SplitParams");
-        let vshares = Zeroizing::new(vshares);
-        let commitments = Commitments(verifiers[1..].iter().map(|v| v.0).collect());
-        let shares: Vec<Share> = vshares
-            .iter()
-            .zip(1u16..)
-            .filter_map(|(s, id)| {
-                let bytes = Zeroizing::new(s.value.0.to_repr());
-                Share::new(ShareId::new(id).expect("1..=255"), bytes.as_slice()).ok()
-            })
-            .collect();
-        // A zero share value has probability ~n/2^256; draw again rather than hand it out.
+        // a_0 = k, then t-1 random non-zero coefficients (a zero a_(t-1)
+        // would lower the threshold).
+        let mut coefficients: Zeroizing<Vec<Scalar>> = Zeroizing::new(Vec::with_capacity(t));
+        coefficients.push(*key.scalar());
+        while coefficients.len() < t {
+            let c = Zeroizing::new(Scalar::random(&mut rng));
+            if !bool::from(c.is_zero()) {
+                coefficients.push(*c);
+            }
+        }
+        let commitments = Commitments(
+            coefficients
+                .iter()
+                .map(|a| ProjectivePoint::GENERATOR * a)
+                .collect(),
+        );
+        let mut shares = Vec::with_capacity(params.shares as usize);
+        for id in 1..=params.shares as u16 {
+            let id = ShareId::new(id).expect("1..=255");
+            let x = id.element().0;
+            // Horner's rule: (((a_(t-1))x + a_(t-2))x + ...)x + a_0
+            let mut y = Zeroizing::new(Scalar::ZERO);
+            for a in coefficients.iter().rev() {
+                *y = *y * x + a;
+            }
+            let bytes = Zeroizing::new(y.to_repr());
+            // A zero share value has probability ~n/2^256: draw again
+            // rather than hand it out.
+            match Share::new(id, bytes.as_slice()) {
+                Ok(share) => shares.push(share),
+                Err(_) => break,
+            }
+        }
         if shares.len() != params.shares as usize {
             continue;
         }

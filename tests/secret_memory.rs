@@ -139,3 +139,27 @@ fn combining_shares_leaves_no_copy_of_a_share_in_freed_memory() {
     });
     assert_eq!(hits, 0, "freed blocks still holding a share value");
 }
+
+#[test]
+fn splitting_leaves_no_copy_of_the_key_in_freed_memory() {
+    let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let key = keyceremony::secret::RootKey::generate();
+    // SAFETY: written before arming, read by the allocator only while armed.
+    unsafe {
+        (*std::ptr::addr_of_mut!(HEX)).copy_from_slice(key.to_hex().as_bytes());
+        (*std::ptr::addr_of_mut!(RAW)).copy_from_slice(key.expose_bytes());
+        let mem: [u8; 32] = std::mem::transmute_copy(&*key.scalar());
+        (*std::ptr::addr_of_mut!(SCALAR)).copy_from_slice(&mem);
+    }
+    HITS.store(0, Ordering::SeqCst);
+    ARMED.store(true, Ordering::SeqCst);
+    let params = shamir::SplitParams::new(3, 5).unwrap();
+    let (shares, _c) = shamir::split(&key, params, rand_core::OsRng);
+    drop(shares);
+    ARMED.store(false, Ordering::SeqCst);
+    assert_eq!(
+        HITS.load(Ordering::SeqCst),
+        0,
+        "freed blocks still holding the key"
+    );
+}
