@@ -41,6 +41,13 @@ pub const ARGON2_P: u32 = 4;
 /// are stored instead (see `gzip.rs`). Measurements in docs/bundles.md.
 pub const GZIP_LEVEL: u32 = 2;
 
+/// Argon2 memory blocks for the fixed parameters.
+fn params_block_count() -> usize {
+    argon2::Params::new(ARGON2_M_KIB, ARGON2_T, ARGON2_P, Some(32))
+        .expect("fixed parameters are valid")
+        .block_count()
+}
+
 fn derive_key(
     pass: &Passphrase,
     salt: &[u8; SALT_LEN],
@@ -51,8 +58,14 @@ fn derive_key(
     let argon = argon2::Argon2::new(argon2::Algorithm::Argon2id, argon2::Version::V0x13, params);
     let spinner = progress.spinner("deriving the key from the passphrase (Argon2id, 64 MiB)");
     let mut key = Zeroizing::new([0u8; 32]);
+    // Argon2's 64 MiB of working memory, wiped when done (its own
+    // allocation in hash_password_into is freed as it is).
+    let mut blocks = Zeroizing::new(vec![
+        argon2::Block::default();
+        params_block_count()
+    ]);
     argon
-        .hash_password_into(pass.expose(), salt, &mut key[..])
+        .hash_password_into_with_memory(pass.expose(), salt, &mut key[..], &mut blocks[..])
         .expect("fixed parameters and a bounded passphrase are valid");
     spinner.finish_and_clear();
     key
