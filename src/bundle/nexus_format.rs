@@ -60,10 +60,7 @@ fn derive_key(
     let mut key = Zeroizing::new([0u8; 32]);
     // Argon2's 64 MiB of working memory, wiped when done (its own
     // allocation in hash_password_into is freed as it is).
-    let mut blocks = Zeroizing::new(vec![
-        argon2::Block::default();
-        params_block_count()
-    ]);
+    let mut blocks = Zeroizing::new(vec![argon2::Block::default(); params_block_count()]);
     argon
         .hash_password_into_with_memory(pass.expose(), salt, &mut key[..], &mut blocks[..])
         .expect("fixed parameters and a bounded passphrase are valid");
