@@ -327,7 +327,7 @@ pub fn combine(shares: &[Share]) -> Result<RootKey, ShamirError> {
         }
     }
     let vshares: Zeroizing<Vec<VShare>> =
-        Zeroizing::new(shares.iter().map(|s| (*s.to_vsss()).clone()).collect());
+        Zeroizing::new(shares.iter().map(|s| *s.to_vsss()).collect());
     let secret = Zeroizing::new(vshares.combine().map_err(|_| ShamirError::WrongKey)?);
     RootKey::from_scalar(&secret.0).map_err(|_| ShamirError::WrongKey)
 }
