@@ -12,7 +12,7 @@
 //! in between) before the caller releases anything.
 
 use std::fs;
-use std::io::{self, BufReader, BufWriter, Read, Seek, SeekFrom, Write};
+use std::io::{self, BufRead, BufWriter, Read, Seek, SeekFrom, Write};
 use std::path::Path;
 
 use rand_core::{OsRng, RngCore};
@@ -220,6 +220,51 @@ pub fn inspect(path: &Path) -> Result<Inspection> {
 
 /// Decrypts exactly `remaining` ciphertext bytes, then checks the tag and
 /// reports a mismatch as an error instead of the end of the stream.
+/// A buffered reader whose buffer (decrypted plaintext) is wiped when it is
+/// dropped; `std::io::BufReader` frees its buffer as it is.
+struct WipedBufReader<R: Read> {
+    inner: R,
+    buf: Zeroizing<Vec<u8>>,
+    pos: usize,
+    filled: usize,
+}
+
+impl<R: Read> WipedBufReader<R> {
+    fn new(inner: R) -> Self {
+        WipedBufReader {
+            inner,
+            buf: Zeroizing::new(vec![0u8; CHUNK]),
+            pos: 0,
+            filled: 0,
+        }
+    }
+}
+
+impl<R: Read> Read for WipedBufReader<R> {
+    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+        let n = {
+            let mut available = self.fill_buf()?;
+            available.read(out)?
+        };
+        self.consume(n);
+        Ok(n)
+    }
+}
+
+impl<R: Read> BufRead for WipedBufReader<R> {
+    fn fill_buf(&mut self) -> io::Result<&[u8]> {
+        if self.pos >= self.filled {
+            self.filled = self.inner.read(&mut self.buf[..])?;
+            self.pos = 0;
+        }
+        Ok(&self.buf[self.pos..self.filled])
+    }
+
+    fn consume(&mut self, amt: usize) {
+        self.pos = (self.pos + amt).min(self.filled);
+    }
+}
+
 struct GcmReader<R: Read> {
     inner: R,
     gcm: Option<GcmStream>,
@@ -298,7 +343,7 @@ pub fn read(
         remaining: l.ciphertext_len,
         tag: l.tag,
     };
-    let unpacked = unpack(BufReader::with_capacity(CHUNK, plain), path, sink)?;
+    let unpacked = unpack(WipedBufReader::new(plain), path, sink)?;
     bar.finish_and_clear();
     Ok(unpacked)
 }
@@ -328,4 +373,30 @@ pub fn unpack<R: io::BufRead + Send>(
                 .map(|(u, _)| u)
         },
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Reads the same bytes as the stream below, across buffer refills and
+    /// through both `Read` and `BufRead`.
+    #[test]
+    fn wiped_buf_reader_reads_what_is_below() {
+        let data: Vec<u8> = (0..3 * CHUNK + 17).map(|i| (i * 31 % 251) as u8).collect();
+        let mut r = WipedBufReader::new(&data[..]);
+        let mut got = Vec::new();
+        let mut small = [0u8; 1000];
+        loop {
+            let n = r.read(&mut small).unwrap();
+            if n == 0 {
+                break;
+            }
+            got.extend_from_slice(&small[..n]);
+            let more = r.fill_buf().unwrap().len().min(7);
+            got.extend_from_slice(&r.fill_buf().unwrap()[..more]);
+            r.consume(more);
+        }
+        assert_eq!(got, data);
+    }
 }
