@@ -34,10 +34,15 @@ pub enum Rejection {
         reference: CeremonyId,
         against: Reference,
     },
-    /// Carries the ceremony's id, but not its threshold, count or commitments.
-    Altered {
+    /// Carries the record's ceremony id but another split (threshold, count
+    /// or commitments): it passed its own checks, so it was made that way,
+    /// not damaged.
+    Forged {
         reference: CeremonyId,
-        against: Reference,
+        /// The key fingerprint the shard claims.
+        fingerprint: KeyFingerprint,
+        /// The ceremony record's.
+        recorded: KeyFingerprint,
     },
 }
 
@@ -77,11 +82,26 @@ impl fmt::Display for Rejection {
                 f,
                 "belongs to ceremony {ceremony_id} (fingerprint {fingerprint}), not to ceremony {reference} of {against}"
             ),
-            Rejection::Altered { reference, against } => write!(
-                f,
-                "carries the ceremony id {reference} but its threshold, share count or commitments differ from {against}: \
-                 the file was altered or damaged"
-            ),
+            Rejection::Forged {
+                reference,
+                fingerprint,
+                recorded,
+            } => {
+                write!(
+                    f,
+                    "FORGED: carries the id of ceremony {reference} but not its split: its threshold, \
+                     share count or commitments differ from the ceremony record's"
+                )?;
+                if fingerprint != recorded {
+                    write!(
+                        f,
+                        " (key fingerprint {fingerprint}, the record says {recorded})"
+                    )?;
+                }
+                f.write_str(
+                    "; the file passes its own checks, so it was made this way, not damaged",
+                )
+            }
         }
     }
 }
@@ -99,6 +119,24 @@ pub enum SetConflict {
     RecordsDisagree { first: String, other: String },
     /// The shards come from several splits and none is a majority.
     NoMajority(Vec<CeremonyGroup>),
+    /// Shards carrying one ceremony id come from different splits (another
+    /// key or other commitments), and no ceremony record was given to tell
+    /// the real ones from the forged ones. Evidence of forgery, not damage:
+    /// a shard passes its own checks only if it was made that way.
+    Forged {
+        ceremony_id: CeremonyId,
+        /// One group per split, the largest first.
+        groups: Vec<SplitGroup>,
+    },
+}
+
+/// Shards of one ceremony id that agree on the split, for [`SetConflict::Forged`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SplitGroup {
+    pub fingerprint: KeyFingerprint,
+    pub threshold: u8,
+    pub shares: u8,
+    pub sources: Vec<String>,
 }
 
 /// Shards of one ceremony, for [`SetConflict::NoMajority`].
@@ -132,6 +170,35 @@ impl fmt::Display for SetConflict {
                     f,
                     "the shards do not all come from one split, and no group is a majority: {}. \
                      Remove the shards that do not belong, or add the ceremony record (ceremony.json) to decide",
+                    described.join("; ")
+                )
+            }
+            SetConflict::Forged {
+                ceremony_id,
+                groups,
+            } => {
+                let described: Vec<String> = groups
+                    .iter()
+                    .enumerate()
+                    .map(|(i, g)| {
+                        format!(
+                            "group {} (key fingerprint {}, {} of {}): {}",
+                            i + 1,
+                            g.fingerprint,
+                            g.threshold,
+                            g.shares,
+                            g.sources.join(", ")
+                        )
+                    })
+                    .collect();
+                write!(
+                    f,
+                    "FORGERY: the shards carrying ceremony id {ceremony_id} come from {} different splits: {}. \
+                     Each passes its own checks, so this is not damage: some were made to look like this \
+                     ceremony's, and counting them cannot tell which. Refusing. Add the ceremony record \
+                     (ceremony.json, kept with the ceremony's papers) to the inputs: the shards that match \
+                     it are used and the others are named",
+                    groups.len(),
                     described.join("; ")
                 )
             }
@@ -233,7 +300,7 @@ pub struct SetAnalysis {
 
 /// The facts that make two shards part of one split. Label, time and
 /// custodian are descriptive and may be shortened (QR codes), so they do not count.
-fn identity(info: &CeremonyInfo) -> (String, u8, u8, Vec<[u8; 33]>) {
+fn identity(info: &CeremonyInfo) -> Identity {
     (
         info.ceremony_id.to_string(),
         info.params.threshold(),
@@ -274,6 +341,12 @@ pub fn analyse(items: Vec<Loaded>, failures: Vec<Rejected>) -> SetAnalysis {
         let mut groups: BTreeMap<_, Vec<usize>> = BTreeMap::new();
         for (i, (_, s)) in shards.iter().enumerate() {
             groups.entry(identity(&s.info)).or_default().push(i);
+        }
+        // One ceremony id, several splits: without the record no count of
+        // shards may decide (a forger can make as many as they like).
+        if let Some(forged) = forged_splits(&groups, &shards) {
+            out.conflict = Some(forged);
+            return out;
         }
         let mut sizes: Vec<(usize, &Vec<usize>)> = groups.values().map(|v| (v.len(), v)).collect();
         sizes.sort_by_key(|s| std::cmp::Reverse(s.0));
@@ -326,11 +399,14 @@ pub fn analyse(items: Vec<Loaded>, failures: Vec<Rejected>) -> SetAnalysis {
             continue;
         }
         if identity(&shard.info) != want {
+            // Only a record can be the reference here: without one, a split
+            // ceremony id is refused above as forgery.
             out.rejected.push(Rejected {
                 source,
-                reason: Rejection::Altered {
+                reason: Rejection::Forged {
                     reference: reference.ceremony_id.clone(),
-                    against,
+                    fingerprint: shard.info.fingerprint,
+                    recorded: reference.fingerprint,
                 },
             });
             continue;
@@ -354,6 +430,38 @@ pub fn analyse(items: Vec<Loaded>, failures: Vec<Rejected>) -> SetAnalysis {
     }
     out.accepted = by_id.into_values().collect();
     out
+}
+
+type Identity = (String, u8, u8, Vec<[u8; 33]>);
+
+/// The first ceremony id (in id order) whose shards fall into more than one
+/// split, with its groups, the largest first.
+fn forged_splits(
+    groups: &BTreeMap<Identity, Vec<usize>>,
+    shards: &[(String, Box<ShardFile>)],
+) -> Option<SetConflict> {
+    let mut by_ceremony: BTreeMap<&str, Vec<&Vec<usize>>> = BTreeMap::new();
+    for (id, members) in groups {
+        by_ceremony.entry(id.0.as_str()).or_default().push(members);
+    }
+    let (_, mut splits) = by_ceremony.into_iter().find(|(_, g)| g.len() > 1)?;
+    splits.sort_by_key(|m| std::cmp::Reverse(m.len()));
+    let first = &shards[splits[0][0]].1.info;
+    Some(SetConflict::Forged {
+        ceremony_id: first.ceremony_id.clone(),
+        groups: splits
+            .into_iter()
+            .map(|members| {
+                let info = &shards[members[0]].1.info;
+                SplitGroup {
+                    fingerprint: info.fingerprint,
+                    threshold: info.params.threshold(),
+                    shares: info.params.shares(),
+                    sources: members.iter().map(|&i| shards[i].0.clone()).collect(),
+                }
+            })
+            .collect(),
+    })
 }
 
 impl SetAnalysis {

@@ -31,8 +31,10 @@ pub enum KeyError {
     NotBelowOrder,
 }
 
-/// Fixed-size secret bytes in a heap page that is locked against swapping
-/// (best effort) and zeroized on drop. No `Debug`/`Display` shows the bytes.
+/// Fixed-size secret bytes in heap memory that is locked against swapping
+/// (best effort, through the process-wide page-lock registry, so that
+/// secrets sharing a page keep it locked until the last one is dropped) and
+/// zeroized on drop. No `Debug`/`Display` shows the bytes.
 pub struct SecretBytes<const N: usize> {
     inner: Box<Zeroizing<[u8; N]>>,
     locked: bool,
@@ -124,10 +126,11 @@ impl RootKey {
 
     /// Fresh key from the operating system's CSPRNG (rejection-sampled into 1..n).
     pub fn generate() -> Self {
-        let mut buf = SecretBytes::<KEY_LEN>::zeroed();
         loop {
-            OsRng.fill_bytes(buf.expose_mut());
-            let key = RootKey { bytes: buf.clone() };
+            // Drawn straight into the key's own locked buffer: no copy to drop.
+            let mut bytes = SecretBytes::<KEY_LEN>::zeroed();
+            OsRng.fill_bytes(bytes.expose_mut());
+            let key = RootKey { bytes };
             if key.scalar_checked().is_ok() {
                 return key;
             }
@@ -139,18 +142,20 @@ impl RootKey {
         Self::from_bytes(repr.as_slice())
     }
 
-    fn scalar_checked(&self) -> Result<Scalar, KeyError> {
-        let repr = p256::FieldBytes::clone_from_slice(self.bytes.expose());
-        let s: Option<Scalar> = Scalar::from_repr(repr).into();
-        match s {
-            None => Err(KeyError::NotBelowOrder),
-            Some(s) if bool::from(s.is_zero()) => Err(KeyError::Zero),
-            Some(s) => Ok(s),
+    fn scalar_checked(&self) -> Result<Zeroizing<Scalar>, KeyError> {
+        let repr = Zeroizing::new(p256::FieldBytes::clone_from_slice(self.bytes.expose()));
+        let s: Option<Scalar> = Scalar::from_repr(*repr).into();
+        let s = Zeroizing::new(s.ok_or(KeyError::NotBelowOrder)?);
+        if bool::from(s.is_zero()) {
+            return Err(KeyError::Zero);
         }
+        Ok(s)
     }
 
-    /// The key as a field element, for the sharing arithmetic.
-    pub fn scalar(&self) -> Scalar {
+    /// The key as a field element, for the sharing arithmetic; wiped when
+    /// the returned value is dropped (callers copying it out keep the copy
+    /// zeroizing too).
+    pub fn scalar(&self) -> Zeroizing<Scalar> {
         self.scalar_checked().expect("validated at construction")
     }
 
@@ -166,7 +171,7 @@ impl RootKey {
 
     /// The public point k·G (the first Feldman commitment).
     pub fn public_point(&self) -> ProjectivePoint {
-        ProjectivePoint::GENERATOR * self.scalar()
+        ProjectivePoint::GENERATOR * *self.scalar()
     }
 
     pub fn fingerprint(&self) -> KeyFingerprint {
@@ -175,22 +180,17 @@ impl RootKey {
 }
 
 impl PartialEq for RootKey {
+    /// In constant time (`subtle`).
     fn eq(&self, other: &Self) -> bool {
-        use subtle_eq::ct_eq;
-        ct_eq(self.bytes.expose(), other.bytes.expose())
+        self.bytes.ct_eq(&other.bytes)
     }
 }
 
-mod subtle_eq {
-    pub fn ct_eq(a: &[u8], b: &[u8]) -> bool {
-        if a.len() != b.len() {
-            return false;
-        }
-        let mut acc = 0u8;
-        for (x, y) in a.iter().zip(b) {
-            acc |= x ^ y;
-        }
-        acc == 0
+impl<const N: usize> SecretBytes<N> {
+    /// Equality in time independent of the contents (`subtle`).
+    pub fn ct_eq(&self, other: &Self) -> bool {
+        use subtle::ConstantTimeEq;
+        bool::from(self.expose()[..].ct_eq(&other.expose()[..]))
     }
 }
 
@@ -312,20 +312,116 @@ pub fn take_process_warnings() -> Vec<ProcessWarning> {
     }
 }
 
-fn lock_memory(ptr: *const u8, len: usize) -> bool {
-    // SAFETY: the range is a live allocation owned by the caller.
-    let rc = unsafe { libc::mlock(ptr as *const libc::c_void, len) };
+/// Which pages hold live secrets, and how many each. Page locks do not
+/// stack in the kernel (one `munlock` undoes any number of `mlock`s of the
+/// page), and small secrets share pages, so each secret's range is counted
+/// here: a page is locked when its first secret arrives and unlocked when
+/// its last one leaves.
+///
+/// Chosen over `mlockall(MCL_CURRENT | MCL_FUTURE)`: that would lock every
+/// allocation of the process (Argon2's 64 MiB, bundle buffers, QR images)
+/// against the usual 8 MiB `RLIMIT_MEMLOCK`, and then make those allocations
+/// fail rather than only leaving a secret unlocked.
+#[derive(Debug, Default)]
+struct PageLocks {
+    /// Page start address -> live secret ranges on it.
+    pages: std::collections::BTreeMap<usize, usize>,
+}
+
+impl PageLocks {
+    fn pages_of(addr: usize, len: usize, page: usize) -> impl Iterator<Item = usize> {
+        let first = addr - addr % page;
+        let end = addr.saturating_add(len.max(1));
+        (first..end).step_by(page)
+    }
+
+    /// Counts the range `addr..addr+len`; `lock` is called for each page not
+    /// held yet. On a refusal, undoes this call's part and returns false
+    /// (the range is then not counted, and must not be released).
+    fn acquire(
+        &mut self,
+        addr: usize,
+        len: usize,
+        page: usize,
+        mut lock: impl FnMut(usize) -> bool,
+        mut unlock: impl FnMut(usize),
+    ) -> bool {
+        let mut done = Vec::new();
+        for p in Self::pages_of(addr, len, page) {
+            let held = self.pages.get(&p).copied().unwrap_or(0);
+            if held == 0 && !lock(p) {
+                for q in done {
+                    self.release_page(q, &mut unlock);
+                }
+                return false;
+            }
+            self.pages.insert(p, held + 1);
+            done.push(p);
+        }
+        true
+    }
+
+    /// Uncounts a range counted by [`PageLocks::acquire`]; `unlock` is
+    /// called for each page no other secret holds.
+    fn release(&mut self, addr: usize, len: usize, page: usize, mut unlock: impl FnMut(usize)) {
+        for p in Self::pages_of(addr, len, page) {
+            self.release_page(p, &mut unlock);
+        }
+    }
+
+    fn release_page(&mut self, p: usize, unlock: &mut impl FnMut(usize)) {
+        match self.pages.get_mut(&p) {
+            Some(n) if *n > 1 => *n -= 1,
+            Some(_) => {
+                self.pages.remove(&p);
+                unlock(p);
+            }
+            None => debug_assert!(false, "page released that was never acquired"),
+        }
+    }
+}
+
+static PAGE_LOCKS: std::sync::Mutex<PageLocks> = std::sync::Mutex::new(PageLocks {
+    pages: std::collections::BTreeMap::new(),
+});
+
+fn page_size() -> usize {
+    static PAGE: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    *PAGE.get_or_init(|| {
+        // SAFETY: sysconf has no preconditions.
+        let n = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+        usize::try_from(n).ok().filter(|n| *n > 0).unwrap_or(4096)
+    })
+}
+
+fn mlock_page(p: usize) -> bool {
+    // SAFETY: `p` is the start of a page that holds part of a live secret
+    // allocation; mlock only changes the page's residency.
+    let rc = unsafe { libc::mlock(p as *const libc::c_void, page_size()) };
     if rc != 0 {
         let _ = MLOCK_FAILED.set(std::io::Error::last_os_error().to_string());
     }
     rc == 0
 }
 
-fn unlock_memory(ptr: *const u8, len: usize) {
-    // SAFETY: the range was locked by lock_memory and is still allocated.
+fn munlock_page(p: usize) {
+    // SAFETY: as for mlock_page; the page was locked by it.
     unsafe {
-        libc::munlock(ptr as *const libc::c_void, len);
+        libc::munlock(p as *const libc::c_void, page_size());
     }
+}
+
+/// Locks the pages under `ptr..ptr+len` for as long as the range is held.
+fn lock_memory(ptr: *const u8, len: usize) -> bool {
+    let mut locks = PAGE_LOCKS.lock().unwrap_or_else(|e| e.into_inner());
+    locks.acquire(ptr as usize, len, page_size(), mlock_page, munlock_page)
+}
+
+/// Gives back a range locked by [`lock_memory`]; pages under other live
+/// secrets stay locked.
+fn unlock_memory(ptr: *const u8, len: usize) {
+    let mut locks = PAGE_LOCKS.lock().unwrap_or_else(|e| e.into_inner());
+    locks.release(ptr as usize, len, page_size(), munlock_page);
 }
 
 /// Turns off core dumps and ptrace attachment by unprivileged processes for
@@ -421,6 +517,103 @@ mod tests {
         assert_eq!(text.len(), 24);
         assert_eq!(KeyFingerprint::parse(&text), Some(fp));
         assert_eq!(KeyFingerprint::parse(&text.replace('-', "")), None);
+    }
+
+    /// Whether the kernel holds the page at `addr` locked: the VmFlags of
+    /// its mapping in /proc/self/smaps (mlock splits a mapping so that the
+    /// locked pages are their own, flagged `lo`).
+    fn page_is_locked(addr: usize) -> bool {
+        let smaps = std::fs::read_to_string("/proc/self/smaps").unwrap();
+        let mut inside = false;
+        for line in smaps.lines() {
+            let head = line.split_whitespace().next().unwrap_or("");
+            if let Some((lo, hi)) = head.split_once('-') {
+                if let (Ok(lo), Ok(hi)) =
+                    (usize::from_str_radix(lo, 16), usize::from_str_radix(hi, 16))
+                {
+                    inside = lo <= addr && addr < hi;
+                    continue;
+                }
+            }
+            if inside {
+                if let Some(flags) = line.strip_prefix("VmFlags:") {
+                    return flags.split_whitespace().any(|f| f == "lo");
+                }
+            }
+        }
+        panic!("no mapping holds {addr:#x}");
+    }
+
+    /// Two secrets on one page: dropping the first must leave the page
+    /// locked for the second (page locks do not stack in the kernel).
+    #[test]
+    fn a_page_stays_locked_until_its_last_secret_is_gone() {
+        let page = page_size();
+        let layout = std::alloc::Layout::from_size_align(page, page).unwrap();
+        // SAFETY: a non-zero size; freed below with the same layout.
+        let base = unsafe { std::alloc::alloc_zeroed(layout) };
+        assert!(!base.is_null());
+        let (a, b) = (base, base.wrapping_add(64));
+        if !lock_memory(a, 32) {
+            eprintln!("mlock refused here (RLIMIT_MEMLOCK?); the kernel check cannot run");
+            // SAFETY: allocated above with this layout.
+            unsafe { std::alloc::dealloc(base, layout) };
+            return;
+        }
+        assert!(page_is_locked(a as usize));
+        assert!(lock_memory(b, 32));
+        unlock_memory(a, 32);
+        let still = page_is_locked(b as usize);
+        unlock_memory(b, 32);
+        let after = page_is_locked(b as usize);
+        // SAFETY: allocated above with this layout; no range is held any more.
+        unsafe { std::alloc::dealloc(base, layout) };
+        assert!(still, "dropping one secret unlocked the page under another");
+        assert!(!after, "the page is unlocked once no secret is on it");
+    }
+
+    /// The registry's counting, with the system calls recorded instead of made.
+    #[test]
+    fn page_lock_counts_stack_per_page_and_roll_back_on_refusal() {
+        use std::cell::RefCell;
+        let locked = RefCell::new(Vec::new());
+        let unlocked = RefCell::new(Vec::new());
+        let lock = |p: usize| {
+            locked.borrow_mut().push(p);
+            true
+        };
+        let unlock = |p: usize| unlocked.borrow_mut().push(p);
+        let mut r = PageLocks::default();
+        // a secret straddling pages 0x1000 and 0x2000, then one inside 0x2000
+        assert!(r.acquire(0x1ff0, 32, 0x1000, lock, unlock));
+        assert!(r.acquire(0x2100, 32, 0x1000, lock, unlock));
+        assert_eq!(*locked.borrow(), vec![0x1000, 0x2000]);
+        r.release(0x1ff0, 32, 0x1000, unlock);
+        assert_eq!(
+            *unlocked.borrow(),
+            vec![0x1000],
+            "0x2000 still holds a secret"
+        );
+        r.release(0x2100, 32, 0x1000, unlock);
+        assert_eq!(*unlocked.borrow(), vec![0x1000, 0x2000]);
+        assert!(r.pages.is_empty());
+
+        // the second page refused: the first is given back, nothing is counted
+        unlocked.borrow_mut().clear();
+        let refuse_second = |p: usize| p != 0x6000;
+        assert!(!r.acquire(0x5ff0, 32, 0x1000, refuse_second, unlock));
+        assert_eq!(*unlocked.borrow(), vec![0x5000]);
+        assert!(r.pages.is_empty());
+        // a page already held is not locked again, and a refusal elsewhere
+        // leaves its count as it was
+        assert!(r.acquire(0x5000, 8, 0x1000, lock, unlock));
+        assert!(!r.acquire(0x5ff0, 32, 0x1000, refuse_second, unlock));
+        assert_eq!(r.pages.get(&0x5000), Some(&1));
+        assert_eq!(
+            *unlocked.borrow(),
+            vec![0x5000],
+            "0x5000 kept for its holder"
+        );
     }
 
     #[test]

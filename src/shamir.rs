@@ -9,8 +9,8 @@ use p256::elliptic_curve::{Field, PrimeField};
 use p256::{AffinePoint, ProjectivePoint, Scalar};
 use rand_core::{CryptoRng, RngCore};
 use vsss_rs::{
-    feldman, DefaultShare, FeldmanVerifierSet, IdentifierPrimeField, ParticipantIdGeneratorType,
-    ReadableShareSet, Share as _, ShareVerifierGroup,
+    DefaultShare, FeldmanVerifierSet, IdentifierPrimeField, ReadableShareSet, Share as _,
+    ShareVerifierGroup,
 };
 use zeroize::Zeroizing;
 
@@ -115,7 +115,7 @@ impl Share {
         if value.len() != 32 {
             return Err(ShamirError::ValueLength(value.len()));
         }
-        let s = scalar_from_bytes(value).ok_or(ShamirError::ValueNotBelowOrder)?;
+        let s = Zeroizing::new(scalar_from_bytes(value).ok_or(ShamirError::ValueNotBelowOrder)?);
         if bool::from(s.is_zero()) {
             return Err(ShamirError::ZeroValue);
         }
@@ -135,15 +135,22 @@ impl Share {
     pub fn value_hex(&self) -> Zeroizing<String> {
         Zeroizing::new(hex::encode(self.value.expose()))
     }
-    fn to_vsss(&self) -> VShare {
-        let s = scalar_from_bytes(self.value.expose()).expect("validated at construction");
-        VShare::with_identifier_and_value(self.id.element(), IdentifierPrimeField(s))
+    /// The share as vsss-rs takes it, wiped when dropped.
+    fn to_vsss(&self) -> Zeroizing<VShare> {
+        let s = Zeroizing::new(
+            scalar_from_bytes(self.value.expose()).expect("validated at construction"),
+        );
+        Zeroizing::new(VShare::with_identifier_and_value(
+            self.id.element(),
+            IdentifierPrimeField(*s),
+        ))
     }
 }
 
 impl PartialEq for Share {
+    /// The values are compared in constant time (`subtle`).
     fn eq(&self, other: &Self) -> bool {
-        self.id == other.id && self.value.expose() == other.value.expose()
+        self.value.ct_eq(&other.value) && self.id == other.id
     }
 }
 
@@ -153,9 +160,11 @@ impl fmt::Debug for Share {
     }
 }
 
+/// The scalar of 32 big-endian bytes; secret when the bytes are, so the
+/// caller keeps the result zeroizing (the copy of the bytes made here is wiped).
 fn scalar_from_bytes(bytes: &[u8]) -> Option<Scalar> {
-    let repr = p256::FieldBytes::clone_from_slice(bytes);
-    Scalar::from_repr(repr).into()
+    let repr = Zeroizing::new(p256::FieldBytes::clone_from_slice(bytes));
+    Scalar::from_repr(*repr).into()
 }
 
 /// Feldman commitments C_j = a_j·G for the polynomial's coefficients a_0..a_(t-1);
@@ -244,36 +253,51 @@ impl fmt::Debug for Commitments {
 
 /// Splits the key t-of-n with ids 1..=n. Every share is checked against the
 /// commitments before it is returned.
+///
+/// The polynomial is built here rather than by vsss-rs, whose splitting
+/// keeps the coefficients (the key among them) in a vector it frees without
+/// wiping; here they live in a Zeroizing vector that never reallocates.
+/// vsss-rs still checks every share against the commitments.
 pub fn split(
     key: &RootKey,
     params: SplitParams,
     mut rng: impl RngCore + CryptoRng,
 ) -> (Vec<Share>, Commitments) {
-    let secret = IdentifierPrimeField(key.scalar());
-    let ids: Vec<FieldElement> = (1..=params.shares as u16)
-        .map(|i| ShareId::new(i).expect("1..=255").element())
-        .collect();
+    let t = params.threshold as usize;
     loop {
-        let (vshares, verifiers) =
-            feldman::split_secret_with_participant_generator::<VShare, Verifier>(
-                params.threshold as usize,
-                params.shares as usize,
-                &secret,
-                None,
-                &mut rng,
-                &[ParticipantIdGeneratorType::list(&ids)],
-            )
-            .expect("parameters validated by SplitParams");
-        let commitments = Commitments(verifiers[1..].iter().map(|v| v.0).collect());
-        let shares: Vec<Share> = vshares
-            .iter()
-            .zip(1u16..)
-            .filter_map(|(s, id)| {
-                let bytes = Zeroizing::new(s.value.0.to_repr());
-                Share::new(ShareId::new(id).expect("1..=255"), bytes.as_slice()).ok()
-            })
-            .collect();
-        // A zero share value has probability ~n/2^256; draw again rather than hand it out.
+        // a_0 = k, then t-1 random non-zero coefficients (a zero a_(t-1)
+        // would lower the threshold).
+        let mut coefficients: Zeroizing<Vec<Scalar>> = Zeroizing::new(Vec::with_capacity(t));
+        coefficients.push(*key.scalar());
+        while coefficients.len() < t {
+            let c = Zeroizing::new(Scalar::random(&mut rng));
+            if !bool::from(c.is_zero()) {
+                coefficients.push(*c);
+            }
+        }
+        let commitments = Commitments(
+            coefficients
+                .iter()
+                .map(|a| ProjectivePoint::GENERATOR * a)
+                .collect(),
+        );
+        let mut shares = Vec::with_capacity(params.shares as usize);
+        for id in 1..=params.shares as u16 {
+            let id = ShareId::new(id).expect("1..=255");
+            let x = id.element().0;
+            // Horner's rule: (((a_(t-1))x + a_(t-2))x + ...)x + a_0
+            let mut y = Zeroizing::new(Scalar::ZERO);
+            for a in coefficients.iter().rev() {
+                *y = *y * x + a;
+            }
+            let bytes = Zeroizing::new(y.to_repr());
+            // A zero share value has probability ~n/2^256: draw again
+            // rather than hand it out.
+            match Share::new(id, bytes.as_slice()) {
+                Ok(share) => shares.push(share),
+                Err(_) => break,
+            }
+        }
         if shares.len() != params.shares as usize {
             continue;
         }
@@ -302,8 +326,9 @@ pub fn combine(shares: &[Share]) -> Result<RootKey, ShamirError> {
             return Err(ShamirError::DuplicateId(s.id.0));
         }
     }
-    let vshares: Vec<VShare> = shares.iter().map(Share::to_vsss).collect();
-    let secret = vshares.combine().map_err(|_| ShamirError::WrongKey)?;
+    let vshares: Zeroizing<Vec<VShare>> =
+        Zeroizing::new(shares.iter().map(|s| *s.to_vsss()).collect());
+    let secret = Zeroizing::new(vshares.combine().map_err(|_| ShamirError::WrongKey)?);
     RootKey::from_scalar(&secret.0).map_err(|_| ShamirError::WrongKey)
 }
 

@@ -66,18 +66,13 @@ struct ShardJson {
     threshold: u16,
     shares: u16,
     id: u16,
-    value: String,
+    /// The share: wiped on every path, a failed parse included.
+    value: Zeroizing<String>,
     commitments: Vec<String>,
     key_fingerprint: String,
     created: String,
     custodian: Option<String>,
     checksum: String,
-}
-
-impl Drop for ShardJson {
-    fn drop(&mut self) {
-        self.value.zeroize();
-    }
 }
 
 /// A JSON document this tool writes: a shard or the ceremony record.
@@ -89,7 +84,10 @@ pub enum JsonDocument {
 
 impl ShardFile {
     fn canonical(&self) -> Zeroizing<String> {
-        let mut s = Zeroizing::new(format!("{SHARD_FORMAT} v{SHARD_VERSION}\n"));
+        // Room for the largest shard up front: a reallocation would free a
+        // copy of the value unwiped.
+        let mut s = Zeroizing::new(String::with_capacity(MAX_JSON_LEN as usize));
+        let _ = writeln!(s, "{SHARD_FORMAT} v{SHARD_VERSION}");
         self.info.canonical_lines(&mut s);
         let _ = writeln!(s, "id={}", self.share.id());
         let _ = writeln!(s, "value={}", self.share.value_hex().as_str());
@@ -112,17 +110,19 @@ impl ShardFile {
             threshold: self.info.params.threshold() as u16,
             shares: self.info.params.shares() as u16,
             id: self.share.id().get() as u16,
-            value: self.share.value_hex().to_string(),
+            value: self.share.value_hex(),
             commitments: self.info.commitments_hex(),
             key_fingerprint: self.info.fingerprint.to_string(),
             created: self.info.created.clone(),
             custodian: self.custodian.clone(),
             checksum: self.checksum(),
         };
-        let mut s =
-            Zeroizing::new(serde_json::to_string_pretty(&j).expect("plain data serialises"));
-        s.push('\n');
-        s
+        // Written into room for the largest shard, so that no reallocation
+        // frees a copy of the value unwiped; then handed over without a copy.
+        let mut buf = Zeroizing::new(Vec::with_capacity(MAX_JSON_LEN as usize));
+        serde_json::to_writer_pretty(&mut *buf, &j).expect("plain data serialises");
+        buf.push(b'\n');
+        Zeroizing::new(String::from_utf8(std::mem::take(&mut *buf)).expect("JSON is UTF-8"))
     }
 
     pub fn parse(bytes: &[u8]) -> Result<Self, ShardError> {
@@ -134,8 +134,9 @@ impl ShardFile {
         }
     }
 
-    fn from_value(v: serde_json::Value) -> Result<Self, ShardError> {
-        let j: ShardJson = serde_json::from_value(v)
+    /// Reads the fields from `v` (copying; the caller wipes `v`).
+    fn from_value(v: &serde_json::Value) -> Result<Self, ShardError> {
+        let j = ShardJson::deserialize(v)
             .map_err(|e| ShardError::Malformed(sanitize_serde_message(&e.to_string())))?;
         if j.version != SHARD_VERSION {
             return Err(ShardError::UnknownVersion {
@@ -170,7 +171,8 @@ impl ShardFile {
             return Err(ShardError::ValueNotHex);
         }
         let mut value = Zeroizing::new([0u8; 32]);
-        hex::decode_to_slice(&j.value, &mut value[..]).map_err(|_| ShardError::ValueNotHex)?;
+        hex::decode_to_slice(j.value.as_bytes(), &mut value[..])
+            .map_err(|_| ShardError::ValueNotHex)?;
         let share = Share::new(id, &value[..]).map_err(|e| ShardError::BadValue(e.to_string()))?;
         if let Some(name) = &j.custodian {
             check_name(name).map_err(|e| ShardError::Malformed(format!("custodian: {e}")))?;
@@ -199,23 +201,24 @@ pub fn parse_document(bytes: &[u8]) -> Result<JsonDocument, ShardError> {
     if bytes.len() as u64 > MAX_JSON_LEN {
         return Err(ShardError::TooLarge(bytes.len() as u64));
     }
-    let mut v: serde_json::Value =
-        serde_json::from_slice(bytes).map_err(|e| ShardError::NotJson(describe_json_error(&e)))?;
-    let format = match v.get("format") {
+    // Wiped however this function leaves (the share value is in it).
+    let mut v = ScrubOnDrop(
+        serde_json::from_slice(bytes).map_err(|e| ShardError::NotJson(describe_json_error(&e)))?,
+    );
+    let format = match v.0.get("format") {
         None => return Err(ShardError::NoFormat),
         Some(serde_json::Value::String(s)) => s.clone(),
         Some(_) => return Err(ShardError::UnknownFormat("(not a string)".into())),
     };
     let doc = match format.as_str() {
         SHARD_FORMAT => {
-            check_version(&v, "shard file", SHARD_VERSION)?;
-            let r = ShardFile::from_value(v.take()).map(|s| JsonDocument::Shard(Box::new(s)));
-            scrub(&mut v);
-            r?
+            check_version(&v.0, "shard file", SHARD_VERSION)?;
+            JsonDocument::Shard(Box::new(ShardFile::from_value(&v.0)?))
         }
         RECORD_FORMAT => {
-            check_version(&v, "ceremony record", record::RECORD_VERSION)?;
-            CeremonyRecord::from_value(v)
+            check_version(&v.0, "ceremony record", record::RECORD_VERSION)?;
+            // A record holds no secret.
+            CeremonyRecord::from_value(v.0.take())
                 .map(|r| JsonDocument::Record(Box::new(r)))
                 .map_err(ShardError::BadRecord)?
         }
@@ -244,9 +247,15 @@ fn check_version(
     }
 }
 
-fn scrub(v: &mut serde_json::Value) {
-    if let Some(serde_json::Value::String(s)) = v.get_mut("value") {
-        s.zeroize();
+/// A parsed document whose `value` string (a share, in a shard file) is
+/// wiped in place when it is dropped.
+struct ScrubOnDrop(serde_json::Value);
+
+impl Drop for ScrubOnDrop {
+    fn drop(&mut self) {
+        if let Some(serde_json::Value::String(s)) = self.0.get_mut("value") {
+            s.zeroize();
+        }
     }
 }
 

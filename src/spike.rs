@@ -173,7 +173,7 @@ pub fn read_file(path: &Path) -> Result<SpikeShard> {
 /// The coefficient stream SPIKE derives from the root key.
 fn coefficients(key: &RootKey, threshold: u8) -> Vec<Scalar> {
     let mut out = Vec::with_capacity(threshold as usize);
-    out.push(key.scalar());
+    out.push(*key.scalar());
     let mut block = Zeroizing::new(Sha256::digest(key.expose_bytes()));
     while out.len() < threshold as usize {
         let c: Option<Scalar> = Scalar::from_repr(*block).into();

@@ -657,14 +657,16 @@ fn bad_consistent_forgery_is_caught_by_the_set() {
     fs::write(&f, forged.to_json().as_bytes()).unwrap();
     // alone it passes (that is the limit of a lone check)...
     assert_eq!(run(["verify", p(&f)]).code, 0);
-    // ...but with the record or the other shards it is named
+    // ...but with the record it is named as forged
     let r = run(["verify", p(&d.join("ceremony.json")), p(&f)]);
     assert_eq!(r.code, 1);
     assert!(
-        r.stdout.contains(&format!("BAD  {}", p(&f))),
+        r.stdout.contains(&format!("BAD  {}: FORGED", p(&f))),
         "{}",
         r.stdout
     );
+    // with the other shards and no record, the set is refused as forgery:
+    // counting shards cannot tell the real split from a made one
     let r = run([
         "verify",
         p(&d.join("shard-1.json")),
@@ -673,19 +675,27 @@ fn bad_consistent_forgery_is_caught_by_the_set() {
     ]);
     assert_eq!(r.code, 1);
     assert!(
-        r.stdout.contains(&format!("BAD  {}", p(&f))),
+        r.stdout.contains("BAD  FORGERY") && r.stdout.contains(p(&f)),
         "{}",
         r.stdout
     );
-    // assemble leaves it out and still returns the right key
-    let r = run([
-        "assemble",
-        p(&d.join("shard-1.json")),
-        p(&f),
-        p(&d.join("shard-3.json")),
-        p(&d.join("shard-4.json")),
-        "--reveal",
-    ]);
+    let honest_and_forged = [
+        d.join("shard-1.json"),
+        f.clone(),
+        d.join("shard-3.json"),
+        d.join("shard-4.json"),
+    ];
+    let honest_and_forged = honest_and_forged.iter().map(|x| p(x));
+    let r = run(["assemble", "--reveal"]
+        .into_iter()
+        .chain(honest_and_forged.clone()));
+    assert_ne!(r.code, 0, "{}", r.stdout);
+    assert!(r.stdout.is_empty());
+    assert!(r.stderr.contains("FORGERY"), "{}", r.stderr);
+    // with the record, assemble leaves it out and still returns the right key
+    let r = run(["assemble", "--reveal", p(&d.join("ceremony.json"))]
+        .into_iter()
+        .chain(honest_and_forged));
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert_eq!(r.stdout, known_key_hex());
     assert!(

@@ -10,7 +10,9 @@
 //!    k·G and so tell the true completion from the others);
 //! 3. a single corrupted share among more than t is identified, by the
 //!    commitment check and by the set analysis of `verify`/`assemble`,
-//!    which name exactly that input and still reconstruct from the rest.
+//!    which name exactly that input and still reconstruct from the rest;
+//! 4. shards forged under the ceremony's id never win by number: without the
+//!    record the set is refused as forgery, with it exactly they are named.
 //!
 //! Randomness comes from the proptest seed (a SHA-256 counter stream), so
 //! a failing case replays. Case counts are small: our crate is built without
@@ -20,9 +22,9 @@ use std::path::PathBuf;
 
 use keyceremony::console::ScriptedConsole;
 use keyceremony::events::Event;
-use keyceremony::inputs::{self, InputOptions};
-use keyceremony::record::{self, CeremonyId, CeremonyInfo};
-use keyceremony::recovery;
+use keyceremony::inputs::{self, InputOptions, Item, Loaded};
+use keyceremony::record::{self, CeremonyId, CeremonyInfo, CeremonyRecord};
+use keyceremony::recovery::{self, SetConflict};
 use keyceremony::secret::RootKey;
 use keyceremony::shamir::{self, Share, ShareId, SplitParams};
 use keyceremony::shard::ShardFile;
@@ -275,5 +277,103 @@ proptest! {
         prop_assert_eq!(analysis.accepted.len(), m - 1);
         prop_assert!(analysis.accepted.iter().all(|a| a.source != bad_path));
         prop_assert!(analysis.assemble().unwrap() == key);
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(32))]
+
+    /// 4. Shards of one ceremony id from two splits (another key, as a
+    /// forger makes them: self-consistent, the real id): whatever the
+    /// sizes of the two groups, without the record the set is refused as
+    /// forgery and no key comes out; with the record exactly the forged
+    /// shards are rejected and the honest ones alone are used.
+    #[test]
+    fn forged_shards_of_the_ceremony_id_never_win_by_number(
+        (t, n) in params(),
+        seed in any::<[u8; 32]>(),
+    ) {
+        let mut rng = SeededRng::new(seed);
+        let key = key_of(&rng.scalar());
+        let other = key_of(&rng.scalar());
+        let p = SplitParams::new(t, n).unwrap();
+        let (honest, c) = shamir::split(&key, p, &mut rng);
+        let (forged, fc) = shamir::split(&other, p, &mut rng);
+        let info = CeremonyInfo {
+            ceremony_id: CeremonyId::generate(),
+            label: "property test".into(),
+            params: p,
+            fingerprint: c.fingerprint(),
+            commitments: c.clone(),
+            created: record::now_rfc3339(),
+        };
+        let forged_info = CeremonyInfo {
+            fingerprint: fc.fingerprint(),
+            commitments: fc.clone(),
+            ..info.clone()
+        };
+        // Each id once, from one split or the other, at least one of each.
+        let order = rng.pick(n as usize, n as usize);
+        let cut = 1 + rng.below(n as usize - 1);
+        let is_forged = |i: usize| order[..cut].contains(&i);
+        let loaded = |with_record: bool| -> Vec<Loaded> {
+            let mut v: Vec<Loaded> = (0..n as usize)
+                .map(|i| {
+                    let (info, share) = if is_forged(i) {
+                        (forged_info.clone(), forged[i].clone())
+                    } else {
+                        (info.clone(), honest[i].clone())
+                    };
+                    Loaded {
+                        source: format!("shard-{}", i + 1),
+                        item: Item::Shard(Box::new(ShardFile { info, share, custodian: None })),
+                        sealed: None,
+                    }
+                })
+                .collect();
+            if with_record {
+                v.push(Loaded {
+                    source: "ceremony.json".into(),
+                    item: Item::Record(Box::new(CeremonyRecord {
+                        info: info.clone(),
+                        custodians: Vec::new(),
+                        ceremony_public_key: None,
+                    })),
+                    sealed: None,
+                });
+            }
+            v
+        };
+
+        let without = recovery::analyse(loaded(false), Vec::new());
+        match &without.conflict {
+            Some(SetConflict::Forged { groups, .. }) => {
+                prop_assert_eq!(groups.len(), 2);
+                for g in groups {
+                    let forged_group = g.fingerprint == fc.fingerprint();
+                    prop_assert!(g.fingerprint == c.fingerprint() || forged_group);
+                    for s in &g.sources {
+                        let i: usize = s["shard-".len()..].parse::<usize>().unwrap() - 1;
+                        prop_assert_eq!(is_forged(i), forged_group);
+                    }
+                }
+            }
+            other => prop_assert!(false, "not refused as forgery: {:?}", other),
+        }
+        prop_assert!(without.reference.is_none() && without.assemble().is_err());
+
+        let with = recovery::analyse(loaded(true), Vec::new());
+        prop_assert!(with.conflict.is_none());
+        let mut rejected: Vec<&str> = with.rejected.iter().map(|r| r.source.as_str()).collect();
+        rejected.sort();
+        let mut expect: Vec<String> = (0..n as usize).filter(|&i| is_forged(i)).map(|i| format!("shard-{}", i + 1)).collect();
+        expect.sort();
+        prop_assert_eq!(rejected, expect.iter().map(String::as_str).collect::<Vec<_>>());
+        prop_assert!(with.rejected.iter().all(|r| r.reason.to_string().contains("FORGED")));
+        prop_assert_eq!(with.accepted.len(), n as usize - cut);
+        match with.assemble() {
+            Ok(k) => prop_assert!(n as usize - cut >= t as usize && k == key),
+            Err(_) => prop_assert!((n as usize - cut) < t as usize),
+        }
     }
 }

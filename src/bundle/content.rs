@@ -64,7 +64,9 @@ pub fn write_content<W: Write>(
     let mut files = Vec::new();
 
     // The key, straight from memory.
-    let mut key_line = Zeroizing::new(key.to_hex().as_bytes().to_vec());
+    // Sized for the newline too: growing it would free a copy unwiped.
+    let mut key_line = Zeroizing::new(Vec::with_capacity(65));
+    key_line.extend_from_slice(key.to_hex().as_bytes());
     key_line.push(b'\n');
     tar.begin_file(ROOT_KEY_PATH, key_line.len() as u64)
         .map_err(werr)?;
@@ -261,7 +263,8 @@ pub fn read_content<R: Read>(
     let mut dir_paths: BTreeSet<String> = BTreeSet::new();
     let mut manifest_bytes: Option<Vec<u8>> = None;
     let mut key_bytes: Option<Zeroizing<Vec<u8>>> = None;
-    let mut buf = vec![0u8; CHUNK];
+    // Holds every file's plaintext in turn, the key's included.
+    let mut buf = Zeroizing::new(vec![0u8; CHUNK]);
     let refuse = |p: String| {
         Error::input(
             path,
@@ -316,7 +319,10 @@ pub fn read_content<R: Read>(
                 }
                 sink.begin_file(&p, size)?;
                 let mut hasher = Sha256::new();
-                let mut keep: Option<Vec<u8>> = (is_manifest || is_key).then(Vec::new);
+                // The key's copy is sized up front (65 bytes, checked above):
+                // growing would free partial copies unwiped.
+                let mut keep: Option<Zeroizing<Vec<u8>>> = (is_manifest || is_key)
+                    .then(|| Zeroizing::new(Vec::with_capacity(if is_key { 65 } else { 0 })));
                 loop {
                     let n = tar.read_data(&mut buf).map_err(terr)?;
                     if n == 0 {
@@ -330,9 +336,9 @@ pub fn read_content<R: Read>(
                 }
                 sink.end_file()?;
                 if is_manifest {
-                    manifest_bytes = keep.take();
+                    manifest_bytes = keep.take().map(|mut m| std::mem::take(&mut *m));
                 } else if is_key {
-                    key_bytes = keep.take().map(Zeroizing::new);
+                    key_bytes = keep.take();
                 }
                 buf.iter_mut().for_each(|b| *b = 0);
                 file_paths.insert(p.clone());

@@ -148,12 +148,8 @@ impl GcmStream {
 
     /// Whether the tag over everything seen equals `expected`, in constant time.
     pub fn verify(self, expected: &[u8; TAG_LEN]) -> bool {
-        let tag = self.finish();
-        let mut diff = 0u8;
-        for (a, b) in tag.iter().zip(expected) {
-            diff |= a ^ b;
-        }
-        diff == 0
+        use subtle::ConstantTimeEq;
+        bool::from(self.finish().ct_eq(expected))
     }
 }
 

@@ -23,7 +23,8 @@ pub struct GzipWriter<W: Write> {
     inner: W,
     deflate: Compress,
     crc: Crc,
-    out: Vec<u8>,
+    /// Compressed plaintext (the root key's line among it): wiped on drop.
+    out: zeroize::Zeroizing<Vec<u8>>,
     /// The compressor has taken input since its last reset.
     dirty: bool,
 }
@@ -57,7 +58,7 @@ impl<W: Write> GzipWriter<W> {
             inner,
             deflate: Compress::new(Compression::new(fast_level), false),
             crc: Crc::new(),
-            out: vec![0u8; 512 * 1024],
+            out: zeroize::Zeroizing::new(vec![0u8; 512 * 1024]),
             dirty: false,
         })
     }

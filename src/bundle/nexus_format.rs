@@ -12,7 +12,7 @@
 //! in between) before the caller releases anything.
 
 use std::fs;
-use std::io::{self, BufReader, BufWriter, Read, Seek, SeekFrom, Write};
+use std::io::{self, BufRead, BufWriter, Read, Seek, SeekFrom, Write};
 use std::path::Path;
 
 use rand_core::{OsRng, RngCore};
@@ -41,6 +41,13 @@ pub const ARGON2_P: u32 = 4;
 /// are stored instead (see `gzip.rs`). Measurements in docs/bundles.md.
 pub const GZIP_LEVEL: u32 = 2;
 
+/// Argon2 memory blocks for the fixed parameters.
+fn params_block_count() -> usize {
+    argon2::Params::new(ARGON2_M_KIB, ARGON2_T, ARGON2_P, Some(32))
+        .expect("fixed parameters are valid")
+        .block_count()
+}
+
 fn derive_key(
     pass: &Passphrase,
     salt: &[u8; SALT_LEN],
@@ -51,8 +58,11 @@ fn derive_key(
     let argon = argon2::Argon2::new(argon2::Algorithm::Argon2id, argon2::Version::V0x13, params);
     let spinner = progress.spinner("deriving the key from the passphrase (Argon2id, 64 MiB)");
     let mut key = Zeroizing::new([0u8; 32]);
+    // Argon2's 64 MiB of working memory, wiped when done (its own
+    // allocation in hash_password_into is freed as it is).
+    let mut blocks = Zeroizing::new(vec![argon2::Block::default(); params_block_count()]);
     argon
-        .hash_password_into(pass.expose(), salt, &mut key[..])
+        .hash_password_into_with_memory(pass.expose(), salt, &mut key[..], &mut blocks[..])
         .expect("fixed parameters and a bounded passphrase are valid");
     spinner.finish_and_clear();
     key
@@ -210,6 +220,51 @@ pub fn inspect(path: &Path) -> Result<Inspection> {
 
 /// Decrypts exactly `remaining` ciphertext bytes, then checks the tag and
 /// reports a mismatch as an error instead of the end of the stream.
+/// A buffered reader whose buffer (decrypted plaintext) is wiped when it is
+/// dropped; `std::io::BufReader` frees its buffer as it is.
+struct WipedBufReader<R: Read> {
+    inner: R,
+    buf: Zeroizing<Vec<u8>>,
+    pos: usize,
+    filled: usize,
+}
+
+impl<R: Read> WipedBufReader<R> {
+    fn new(inner: R) -> Self {
+        WipedBufReader {
+            inner,
+            buf: Zeroizing::new(vec![0u8; CHUNK]),
+            pos: 0,
+            filled: 0,
+        }
+    }
+}
+
+impl<R: Read> Read for WipedBufReader<R> {
+    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+        let n = {
+            let mut available = self.fill_buf()?;
+            available.read(out)?
+        };
+        self.consume(n);
+        Ok(n)
+    }
+}
+
+impl<R: Read> BufRead for WipedBufReader<R> {
+    fn fill_buf(&mut self) -> io::Result<&[u8]> {
+        if self.pos >= self.filled {
+            self.filled = self.inner.read(&mut self.buf[..])?;
+            self.pos = 0;
+        }
+        Ok(&self.buf[self.pos..self.filled])
+    }
+
+    fn consume(&mut self, amt: usize) {
+        self.pos = (self.pos + amt).min(self.filled);
+    }
+}
+
 struct GcmReader<R: Read> {
     inner: R,
     gcm: Option<GcmStream>,
@@ -288,7 +343,7 @@ pub fn read(
         remaining: l.ciphertext_len,
         tag: l.tag,
     };
-    let unpacked = unpack(BufReader::with_capacity(CHUNK, plain), path, sink)?;
+    let unpacked = unpack(WipedBufReader::new(plain), path, sink)?;
     bar.finish_and_clear();
     Ok(unpacked)
 }
@@ -318,4 +373,30 @@ pub fn unpack<R: io::BufRead + Send>(
                 .map(|(u, _)| u)
         },
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Reads the same bytes as the stream below, across buffer refills and
+    /// through both `Read` and `BufRead`.
+    #[test]
+    fn wiped_buf_reader_reads_what_is_below() {
+        let data: Vec<u8> = (0..3 * CHUNK + 17).map(|i| (i * 31 % 251) as u8).collect();
+        let mut r = WipedBufReader::new(&data[..]);
+        let mut got = Vec::new();
+        let mut small = [0u8; 1000];
+        loop {
+            let n = r.read(&mut small).unwrap();
+            if n == 0 {
+                break;
+            }
+            got.extend_from_slice(&small[..n]);
+            let more = r.fill_buf().unwrap().len().min(7);
+            got.extend_from_slice(&r.fill_buf().unwrap()[..more]);
+            r.consume(more);
+        }
+        assert_eq!(got, data);
+    }
 }
