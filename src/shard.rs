@@ -16,7 +16,7 @@ pub const MAX_JSON_LEN: u64 = 64 * 1024;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ShardError {
-    #[error("empty file")]
+    #[error("empty file (nothing but blank space)")]
     Empty,
     #[error("file is {0} bytes, larger than any shard file or ceremony record ({MAX_JSON_LEN} bytes at most)")]
     TooLarge(u64),
@@ -199,8 +199,9 @@ pub fn parse_document(bytes: &[u8]) -> Result<JsonDocument, ShardError> {
     if bytes.len() as u64 > MAX_JSON_LEN {
         return Err(ShardError::TooLarge(bytes.len() as u64));
     }
-    let mut v: serde_json::Value =
-        serde_json::from_slice(bytes).map_err(|e| ShardError::NotJson(describe_json_error(&e)))?;
+    // strictly: a key given twice (even `format`) is refused, not last-wins
+    let mut v =
+        crate::strict_json::to_value(bytes).map_err(|e| ShardError::NotJson(e.to_string()))?;
     let format = match v.get("format") {
         None => return Err(ShardError::NoFormat),
         Some(serde_json::Value::String(s)) => s.clone(),
@@ -248,18 +249,6 @@ fn scrub(v: &mut serde_json::Value) {
     if let Some(serde_json::Value::String(s)) = v.get_mut("value") {
         s.zeroize();
     }
-}
-
-/// serde_json's messages may quote input; keep only the position and class.
-fn describe_json_error(e: &serde_json::Error) -> String {
-    use serde_json::error::Category;
-    let what = match e.classify() {
-        Category::Eof => "it ends early (truncated?)",
-        Category::Syntax => "syntax error",
-        Category::Data => "unexpected data",
-        Category::Io => "read error",
-    };
-    format!("{what} at line {} column {}", e.line(), e.column())
 }
 
 /// serde's "invalid type/value" messages quote the offending value, which

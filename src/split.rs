@@ -21,7 +21,7 @@ use rand_core::OsRng;
 use crate::atomic_file::OutputBatch;
 use crate::digest::Sha256Digest;
 use crate::error::{Error, RequestError, Result};
-use crate::inputs::read_bounded;
+use crate::input_file::read as read_bounded;
 use crate::record::{self, CeremonyId, CeremonyInfo, CeremonyRecord, CustodianEntry};
 use crate::seal::{SealError, SealedHeader};
 use crate::seal_target::SealTarget;

@@ -370,18 +370,9 @@ pub fn read_pin_file(path: &Path) -> Result<Pin, Error> {
     read_secret_file(path, "PIN", 6)
 }
 
-pub fn read_secret_file(path: &Path, what: &str, min: usize) -> Result<Pin, Error> {
-    let meta = std::fs::metadata(path).map_err(|e| Error::io(path, "cannot read", e))?;
-    if meta.len() > 64 {
-        return Err(Error::input(
-            path,
-            format!(
-                "a {what} file holds one short line; this one is {} bytes",
-                meta.len()
-            ),
-        ));
-    }
-    let bytes = Zeroizing::new(std::fs::read(path).map_err(|e| Error::io(path, "cannot read", e))?);
+pub fn read_secret_file(path: &Path, what: &'static str, min: usize) -> Result<Pin, Error> {
+    // a PIN (or PUK) file holds one short line
+    let bytes = crate::input_file::read(path, 64, what)?;
     let text = std::str::from_utf8(&bytes)
         .map_err(|_| Error::input(path, format!("the {what} file is not text")))?;
     let first = text.split('\n').next().unwrap_or("");

@@ -135,7 +135,7 @@ struct RawEntry {
 
 /// Reads and checks a transcript file.
 pub fn verify_file(path: &Path, opts: &VerifyOptions) -> Result<VerifiedTranscript> {
-    let bytes = crate::inputs::read_bounded(path, MAX_TRANSCRIPT_BYTES, "transcript")?;
+    let bytes = crate::input_file::read(path, MAX_TRANSCRIPT_BYTES, "transcript")?;
     Ok(verify_bytes(path, &bytes, opts)?)
 }
 

@@ -1,0 +1,132 @@
+//! Text from files shown on a terminal, escaped.
+//!
+//! A name read from a file (a stanza type, a tar entry name, a label, a
+//! custodian, a path from a manifest) may hold characters that act on the
+//! terminal instead of being shown: ESC and BEL (colours, titles, cursor
+//! moves), CR and LF (a line overwritten or a line made up), the other C0 and
+//! C1 controls, and the invisible formatting characters (bidirectional
+//! overrides, zero-width spaces) that make text read differently than it
+//! is. [`escape`] shows each of them as a visible `\u{..}` (`\n`, `\r`, `\t`
+//! for the familiar three); everything else is left as it is.
+//!
+//! Two layers use it: the messages that put a name from a file into a line
+//! escape that name ([`Shown`], or [`escape`]), and the command line's
+//! printing passes every line through [`escape_lines`], so nothing reaches
+//! the terminal raw even where a name was missed.
+
+use std::borrow::Cow;
+use std::fmt;
+
+/// Invisible characters that change how the text around them reads:
+/// bidirectional controls, zero-width characters, fillers, variation
+/// selectors and tags. (Controls proper are told by `char::is_control`.)
+pub fn is_invisible(c: char) -> bool {
+    matches!(c,
+        '\u{00AD}' | '\u{034F}' | '\u{061C}' | '\u{115F}' | '\u{1160}' | '\u{17B4}' | '\u{17B5}'
+        | '\u{180B}'..='\u{180F}'
+        | '\u{200B}'..='\u{200F}'
+        | '\u{2028}'..='\u{202E}'
+        | '\u{2060}'..='\u{206F}'
+        | '\u{3164}' | '\u{FE00}'..='\u{FE0F}' | '\u{FEFF}' | '\u{FFA0}'
+        | '\u{FFF0}'..='\u{FFFB}'
+        | '\u{E0000}'..='\u{E007F}')
+}
+
+/// True for a character [`escape`] rewrites.
+pub fn needs_escape(c: char) -> bool {
+    c.is_control() || is_invisible(c)
+}
+
+/// The text with every control and invisible character shown escaped.
+pub fn escape(text: &str) -> Cow<'_, str> {
+    escape_keeping(text, &[])
+}
+
+/// As [`escape`], but keeping line breaks and tabs: for whole lines of
+/// output that are already laid out.
+pub fn escape_lines(text: &str) -> Cow<'_, str> {
+    escape_keeping(text, &['\n', '\t'])
+}
+
+fn escape_keeping<'a>(text: &'a str, keep: &[char]) -> Cow<'a, str> {
+    if !text.chars().any(|c| needs_escape(c) && !keep.contains(&c)) {
+        return Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 16);
+    for c in text.chars() {
+        if !needs_escape(c) || keep.contains(&c) {
+            out.push(c);
+            continue;
+        }
+        match c {
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            _ => {
+                use fmt::Write as _;
+                let _ = write!(out, "\\u{{{:x}}}", c as u32);
+            }
+        }
+    }
+    Cow::Owned(out)
+}
+
+/// A name from a file, escaped when displayed: `format!("{}", Shown(name))`.
+#[derive(Clone, Copy, Debug)]
+pub struct Shown<'a>(pub &'a str);
+
+impl fmt::Display for Shown<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&escape(self.0))
+    }
+}
+
+/// Refuses text that would not read as it is: for names and labels that
+/// this tool is asked to write (they are printed on sheets and terminals).
+/// Controls are refused by the callers' own rules; this adds the
+/// invisible characters.
+pub fn check_visible(text: &str) -> Result<(), String> {
+    match text.chars().find(|c| is_invisible(*c)) {
+        Some(c) => Err(format!(
+            "contains the invisible character U+{:04X} (a bidirectional or zero-width control), \
+             which makes it read differently than it is",
+            c as u32
+        )),
+        None => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plain_text_is_borrowed_unchanged() {
+        assert!(matches!(escape("Zoë Ng, share 2"), Cow::Borrowed(_)));
+    }
+
+    #[test]
+    fn controls_and_invisibles_are_shown() {
+        assert_eq!(escape("a\u{1b}[2Jb\u{7}"), "a\\u{1b}[2Jb\\u{7}");
+        assert_eq!(escape("x\r\ny\tz"), "x\\r\\ny\\tz");
+        assert_eq!(escape("\u{85}\u{9b}"), "\\u{85}\\u{9b}");
+        assert_eq!(escape("Ali\u{202e}ecb"), "Ali\\u{202e}ecb");
+        assert_eq!(escape("B\u{200b}ob\u{feff}"), "B\\u{200b}ob\\u{feff}");
+        assert_eq!(escape("\u{7f}"), "\\u{7f}");
+    }
+
+    #[test]
+    fn lines_keep_their_breaks() {
+        assert_eq!(
+            escape_lines("one\n\ttwo\u{1b}]0;x\u{7}"),
+            "one\n\ttwo\\u{1b}]0;x\\u{7}"
+        );
+    }
+
+    #[test]
+    fn visible_check() {
+        assert!(check_visible("prod root 2026").is_ok());
+        assert!(check_visible("a\u{202e}b").is_err());
+        assert!(check_visible("a\u{2066}b").is_err());
+    }
+}

@@ -1,0 +1,310 @@
+//! Hostile and unlucky inputs, end to end (issue 10 points 2 and 5, and the
+//! input items of point 9): each is refused quickly with a message naming
+//! the file and the problem, nothing blocks or grows without bound, and
+//! nothing read from a file reaches the terminal unescaped.
+
+mod common;
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use common::{bin, run, testdata, Run};
+
+/// Long enough for a slow, shared machine; far shorter than a hang.
+const PATIENCE: Duration = Duration::from_secs(20);
+
+fn p(path: &Path) -> &str {
+    path.to_str().unwrap()
+}
+
+fn run_timed<I, S>(args: I) -> (Run, Duration)
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<std::ffi::OsStr>,
+{
+    let started = Instant::now();
+    let out = bin().args(args).timeout(PATIENCE).output().expect("runs");
+    (out.into(), started.elapsed())
+}
+
+fn mkfifo(path: &Path) {
+    let st = std::process::Command::new("mkfifo")
+        .arg(path)
+        .status()
+        .expect("mkfifo runs");
+    assert!(st.success());
+}
+
+/// The `BAD` line `verify` prints for `path`.
+fn bad_line<'a>(r: &'a Run, path: &str) -> &'a str {
+    r.stdout
+        .lines()
+        .find(|l| l.starts_with("BAD") && l.contains(path))
+        .unwrap_or_else(|| panic!("no BAD line for {path}: {}\n{}", r.stdout, r.stderr))
+}
+
+fn known(name: &str) -> PathBuf {
+    testdata(&format!("known-key/{name}"))
+}
+
+fn spike(name: &str) -> PathBuf {
+    testdata(&format!("spike/2-of-3/{name}"))
+}
+
+// ------------------------------------------------- point 2: bounded reads
+
+#[test]
+fn split_from_spike_refuses_dev_zero_at_once() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("out");
+    let (r, took) = run_timed([
+        "split",
+        "-t",
+        "2",
+        "-n",
+        "2",
+        "--out",
+        p(&out),
+        "--spike-threshold",
+        "2",
+        "--from-spike",
+        "/dev/zero",
+        p(&spike("spike.recovery.2.txt")),
+    ]);
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert!(
+        r.stderr.contains("/dev/zero") && r.stderr.contains("is a device, not a regular file"),
+        "{}",
+        r.stderr
+    );
+    assert!(took < Duration::from_secs(5), "took {took:?}");
+    assert!(!out.exists());
+}
+
+#[test]
+fn a_folder_given_as_a_spike_file_is_called_a_folder() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("shards");
+    fs::create_dir(&dir).unwrap();
+    let r = run([
+        "split",
+        "-t",
+        "2",
+        "-n",
+        "2",
+        "--out",
+        p(&tmp.path().join("out")),
+        "--spike-threshold",
+        "2",
+        "--from-spike",
+        p(&dir),
+        p(&spike("spike.recovery.2.txt")),
+    ]);
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert!(
+        r.stderr.contains(&format!(
+            "{}: is a folder, not a SPIKE recovery shard",
+            p(&dir)
+        )),
+        "{}",
+        r.stderr
+    );
+    assert!(!r.stderr.contains("large"), "{}", r.stderr);
+}
+
+#[test]
+fn a_fifo_given_to_verify_is_refused_not_waited_on() {
+    let tmp = tempfile::tempdir().unwrap();
+    let fifo = tmp.path().join("shard.json");
+    mkfifo(&fifo);
+    let (r, took) = run_timed(["verify", p(&fifo), p(&known("shard-2.json"))]);
+    assert_eq!(r.code, 1, "{}", r.stdout);
+    let line = bad_line(&r, p(&fifo));
+    assert!(
+        line.contains("is a pipe (FIFO), not a regular file"),
+        "{line}"
+    );
+    assert!(line.contains("give `-`"), "{line}");
+    assert!(took < Duration::from_secs(5), "took {took:?}");
+}
+
+#[test]
+fn a_fifo_given_to_other_readers_is_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let fifo = tmp.path().join("fifo");
+    mkfifo(&fifo);
+    for args in [
+        vec!["ceremony", "check-plan", p(&fifo)],
+        vec!["ceremony", "verify-transcript", p(&fifo)],
+        vec!["bundle", "inspect", p(&fifo)],
+        vec!["qr", "decode", p(&fifo)],
+    ] {
+        let (r, took) = run_timed(&args);
+        assert_ne!(r.code, 0, "{args:?}");
+        assert!(
+            r.stderr.contains(p(&fifo)) && r.stderr.contains("is a pipe (FIFO)"),
+            "{args:?}: {}",
+            r.stderr
+        );
+        assert!(took < Duration::from_secs(5), "{args:?} took {took:?}");
+    }
+}
+
+#[test]
+fn dash_reads_standard_input_once() {
+    let shard = fs::read(known("shard-1.json")).unwrap();
+    let out = bin()
+        .args(["verify", "-", p(&known("shard-2.json"))])
+        .write_stdin(shard.clone())
+        .timeout(PATIENCE)
+        .output()
+        .unwrap();
+    let r: Run = out.into();
+    assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
+    assert!(r.stdout.contains("standard input (-)"), "{}", r.stdout);
+
+    // assemble takes it too, and `-` twice is refused for the second
+    let out = bin()
+        .args(["verify", "-", "-"])
+        .write_stdin(shard)
+        .timeout(PATIENCE)
+        .output()
+        .unwrap();
+    let r: Run = out.into();
+    assert_eq!(r.code, 1, "{}", r.stdout);
+    assert!(
+        r.stdout.contains("standard input can be read only once"),
+        "{}",
+        r.stdout
+    );
+}
+
+#[test]
+fn dev_stdin_is_read_when_a_file_and_refused_clearly_when_a_pipe() {
+    // standard input redirected from a file: /dev/stdin is that regular file
+    let file = fs::File::open(known("shard-1.json")).unwrap();
+    // (the binary assert_cmd would run, but with a file, not a pipe, as stdin)
+    let exe = std::env::var_os("CARGO_BIN_EXE_keyceremony").map_or_else(
+        || PathBuf::from(env!("CARGO_BIN_EXE_keyceremony")),
+        PathBuf::from,
+    );
+    let out = std::process::Command::new(exe)
+        .args(["verify", "/dev/stdin"])
+        .stdin(Stdio::from(file))
+        .output()
+        .unwrap();
+    let r: Run = out.into();
+    assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
+
+    // a pipe: refused with the way to read it, not read twice and misnamed
+    let out = bin()
+        .args(["verify", "/dev/stdin"])
+        .write_stdin(fs::read(known("shard-1.json")).unwrap())
+        .timeout(PATIENCE)
+        .output()
+        .unwrap();
+    let r: Run = out.into();
+    assert_eq!(r.code, 1, "{}", r.stdout);
+    let line = bad_line(&r, "/dev/stdin");
+    assert!(
+        line.contains("is a pipe (FIFO), not a regular file; to read standard input, give `-`"),
+        "{line}"
+    );
+}
+
+// ------------------------------------- point 9: JSON read strictly and named
+
+#[test]
+fn a_byte_order_mark_is_named() {
+    let tmp = tempfile::tempdir().unwrap();
+    let f = tmp.path().join("shard-1.json");
+    let mut bytes = b"\xEF\xBB\xBF".to_vec();
+    bytes.extend(fs::read(known("shard-1.json")).unwrap());
+    fs::write(&f, bytes).unwrap();
+    let r = run(["verify", p(&f)]);
+    assert_eq!(r.code, 1);
+    assert!(
+        bad_line(&r, p(&f)).contains("UTF-8 byte-order mark (BOM)"),
+        "{}",
+        r.stdout
+    );
+}
+
+#[test]
+fn a_blank_file_is_called_blank() {
+    let tmp = tempfile::tempdir().unwrap();
+    for (name, content) in [
+        ("short.json", " \n\t\n".to_string()),
+        ("long.json", " ".repeat(5000) + "\n"),
+    ] {
+        let f = tmp.path().join(name);
+        fs::write(&f, content).unwrap();
+        let r = run(["verify", p(&f)]);
+        assert_eq!(r.code, 1);
+        let line = bad_line(&r, p(&f));
+        assert!(line.contains("holds only blank space"), "{line}");
+    }
+}
+
+/// The file's text with `"key": value,` put in again right after the `{`.
+fn with_repeated_key(path: &Path, key: &str, value: &str) -> String {
+    let text = fs::read_to_string(path).unwrap();
+    let rest = text.trim_start().strip_prefix('{').unwrap();
+    format!("{{\n  \"{key}\": {value},{rest}")
+}
+
+#[test]
+fn a_repeated_json_key_is_refused_in_shards_and_records() {
+    let tmp = tempfile::tempdir().unwrap();
+    // the later `format` is the real one: last-wins would accept the file
+    let cases = [
+        ("shard-1.json", "format", "\"something-else\""),
+        ("shard-1.json", "label", "\"another label\""),
+        ("ceremony.json", "format", "\"something-else\""),
+        ("ceremony.json", "threshold", "2"),
+    ];
+    for (file, key, value) in cases {
+        let f = tmp.path().join(format!("{key}-{file}"));
+        fs::write(&f, with_repeated_key(&known(file), key, value)).unwrap();
+        let r = run(["verify", p(&f)]);
+        assert_eq!(r.code, 1, "{key} in {file}: {}", r.stdout);
+        let line = bad_line(&r, p(&f));
+        assert!(
+            line.contains(&format!("the key \"{key}\" appears twice")),
+            "{line}"
+        );
+        // assemble refuses the same file the same way
+        let r = run([
+            "assemble",
+            p(&f),
+            p(&known("shard-2.json")),
+            p(&known("shard-3.json")),
+            p(&known("shard-4.json")),
+            "--reveal",
+        ]);
+        assert!(
+            r.stderr.contains("appears twice") || r.stdout.contains("appears twice"),
+            "{key} in {file}: {}\n{}",
+            r.stdout,
+            r.stderr
+        );
+    }
+}
+
+#[test]
+fn a_repeated_key_in_a_plan_is_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let plan = fs::read_to_string(testdata("ceremony/plan.toml")).unwrap();
+    let f = tmp.path().join("plan.toml");
+    let first = plan.lines().find(|l| l.starts_with("version")).unwrap();
+    fs::write(&f, plan.replacen(first, &format!("{first}\n{first}"), 1)).unwrap();
+    let r = run(["ceremony", "check-plan", p(&f)]);
+    assert_eq!(r.code, 1, "{}", r.stdout);
+    assert!(
+        r.stderr.contains(p(&f)) && r.stderr.to_lowercase().contains("duplicate"),
+        "{}",
+        r.stderr
+    );
+}
