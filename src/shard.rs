@@ -24,7 +24,7 @@ pub enum ShardError {
     NotJson(String),
     #[error("JSON without a \"format\" field: not a keyceremony shard file")]
     NoFormat,
-    #[error("unknown format \"{0}\": not a keyceremony shard file")]
+    #[error("unknown format \"{}\": not a keyceremony shard file", crate::terminal::Shown(.0))]
     UnknownFormat(String),
     #[error("{kind} version {found} is not supported; this keyceremony reads version {supported}")]
     UnknownVersion {
@@ -265,6 +265,7 @@ pub(crate) fn sanitize_serde_message(msg: &str) -> String {
             None => "a field has the wrong type or value".into(),
         }
     } else {
-        msg.to_string()
+        // field names ("unknown field `...`") come from the file
+        crate::terminal::escape(msg).into_owned()
     }
 }

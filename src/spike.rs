@@ -30,7 +30,7 @@ pub enum SpikeError {
     BadPrefix,
     #[error("expected 'spike:<id>:<64 hex characters>' (three fields separated by ':')")]
     BadShape,
-    #[error("shard id '{0}' is not a number from 1 to 255")]
+    #[error("shard id '{}' is not a number from 1 to 255", crate::terminal::Shown(.0))]
     BadId(String),
     #[error("shard value has {0} characters; SPIKE writes exactly 64 lowercase hex characters")]
     BadLength(usize),

@@ -71,6 +71,30 @@ fn escape_keeping<'a>(text: &'a str, keep: &[char]) -> Cow<'a, str> {
     Cow::Owned(out)
 }
 
+/// JSON text for a terminal: serde_json escapes the C0 controls inside
+/// strings but writes DEL, C1 controls and invisible characters as they
+/// are; this writes them as `\uXXXX` too (still the same JSON). Outside
+/// strings JSON text holds only ASCII punctuation and the layout's own
+/// spaces and line breaks, which are kept.
+pub fn escape_json(json: &str) -> Cow<'_, str> {
+    if !json.chars().any(|c| needs_escape(c) && c != '\n') {
+        return Cow::Borrowed(json);
+    }
+    let mut out = String::with_capacity(json.len() + 16);
+    for c in json.chars() {
+        if !needs_escape(c) || c == '\n' {
+            out.push(c);
+            continue;
+        }
+        let mut units = [0u16; 2];
+        for u in c.encode_utf16(&mut units) {
+            use fmt::Write as _;
+            let _ = write!(out, "\\u{:04x}", u);
+        }
+    }
+    Cow::Owned(out)
+}
+
 /// A name from a file, escaped when displayed: `format!("{}", Shown(name))`.
 #[derive(Clone, Copy, Debug)]
 pub struct Shown<'a>(pub &'a str);
@@ -121,6 +145,19 @@ mod tests {
             escape_lines("one\n\ttwo\u{1b}]0;x\u{7}"),
             "one\n\ttwo\\u{1b}]0;x\\u{7}"
         );
+    }
+
+    #[test]
+    fn json_stays_json() {
+        let v = serde_json::json!({"name": "Ali\u{202e}ce\u{1b}\u{85}\u{e0041}", "n": 1});
+        let text = serde_json::to_string_pretty(&v).unwrap();
+        let shown = escape_json(&text);
+        assert!(
+            !shown.chars().any(|c| needs_escape(c) && c != '\n'),
+            "{shown}"
+        );
+        let back: serde_json::Value = serde_json::from_str(&shown).unwrap();
+        assert_eq!(back, v);
     }
 
     #[test]

@@ -308,3 +308,123 @@ fn a_repeated_key_in_a_plan_is_refused() {
         r.stderr
     );
 }
+
+// ----------------------------------- point 5: names from files, escaped
+
+/// What a terminal would obey: ESC, BEL, CR, C1 controls, bidi overrides,
+/// zero-width characters. (Line breaks are checked line by line.)
+fn obeyed(text: &str) -> Option<char> {
+    text.chars().find(|&c| {
+        (c.is_control() && c != '\n')
+            || matches!(c, '\u{200b}'..='\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}' | '\u{feff}')
+    })
+}
+
+fn assert_shown_escaped(r: &Run) {
+    for (name, text) in [("stdout", &r.stdout), ("stderr", &r.stderr)] {
+        if let Some(c) = obeyed(text) {
+            panic!("{name} holds U+{:04X} raw:\n{text}", c as u32);
+        }
+    }
+}
+
+#[test]
+fn bundle_inspect_shows_a_hostile_stanza_type_escaped() {
+    let tmp = tempfile::tempdir().unwrap();
+    let f = tmp.path().join("evil.age");
+    fs::write(
+        &f,
+        b"age-encryption.org/v1\n-> \x1b]0;owned\x07 \x1b[2J\xe2\x80\xaeok\nAAAA\n--- AAAA\nxxxxxxxx",
+    )
+    .unwrap();
+    for json in [false, true] {
+        let mut args = vec!["bundle", "inspect", p(&f)];
+        if json {
+            args.push("--json");
+        }
+        let r = run(&args);
+        assert_eq!(r.code, 0, "{}", r.stderr);
+        assert_shown_escaped(&r);
+        if !json {
+            assert!(r.stdout.contains("\\u{1b}]0;owned\\u{7}"), "{}", r.stdout);
+            assert!(r.stdout.contains("\\u{202e}ok"), "{}", r.stdout);
+        } else {
+            let v: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+            assert_eq!(v["stanzas"][0]["kind"], "\u{1b}]0;owned\u{7}");
+        }
+    }
+}
+
+#[test]
+fn a_hostile_tar_entry_name_is_listed_escaped() {
+    let tmp = tempfile::tempdir().unwrap();
+    let extra = tmp.path().join("extra");
+    fs::create_dir(&extra).unwrap();
+    // a name that would clear the screen and fake a second line of the listing
+    let evil = "a\nBAD keys-root.key\u{1b}[2J\u{7}\u{202e}txt.exe";
+    fs::write(extra.join(evil), b"hello").unwrap();
+    let identity = age::x25519::Identity::generate();
+    let id_file = tmp.path().join("id.txt");
+    fs::write(
+        &id_file,
+        secrecy::ExposeSecret::expose_secret(&identity.to_string()).to_string() + "\n",
+    )
+    .unwrap();
+    let bundle = tmp.path().join("b.tar.age");
+    let r: Run = bin()
+        .current_dir(tmp.path())
+        .args([
+            "bundle",
+            "create",
+            "--key-file",
+            p(&known("key.hex")),
+            "--recipient",
+            &identity.to_public().to_string(),
+            "--include",
+            "extra",
+            "--out",
+            p(&bundle),
+        ])
+        .output()
+        .unwrap()
+        .into();
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let r = run(["bundle", "verify", p(&bundle), "--identity", p(&id_file)]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_shown_escaped(&r);
+    assert!(
+        !r.stdout.lines().any(|l| l.starts_with("BAD")),
+        "a made-up line: {}",
+        r.stdout
+    );
+    assert!(
+        r.stdout
+            .contains("a\\nBAD keys-root.key\\u{1b}[2J\\u{7}\\u{202e}txt.exe"),
+        "{}",
+        r.stdout
+    );
+}
+
+#[test]
+fn a_hostile_format_tag_is_shown_escaped() {
+    let tmp = tempfile::tempdir().unwrap();
+    let f = tmp.path().join("shard.json");
+    fs::write(
+        &f,
+        "{\"format\": \"x\\n\\u001b[2JOK shard-9.json\\u0007\", \"version\": 1}",
+    )
+    .unwrap();
+    let r = run(["verify", p(&f)]);
+    assert_eq!(r.code, 1);
+    assert_shown_escaped(&r);
+    assert!(
+        !r.stdout.lines().any(|l| l.starts_with("OK")),
+        "a made-up line: {}",
+        r.stdout
+    );
+    assert!(
+        r.stdout.contains("unknown format \"x\\n\\u{1b}[2JOK"),
+        "{}",
+        r.stdout
+    );
+}

@@ -114,7 +114,8 @@ fn print_outcome(outcome: Outcome, ctx: &Context) -> i32 {
                 map.insert("key".into(), Value::String(secret.trim_end().to_string()));
             }
         }
-        let text = Zeroizing::new(serde_json::to_string_pretty(&doc).expect("JSON value"));
+        let raw = Zeroizing::new(serde_json::to_string_pretty(&doc).expect("JSON value"));
+        let text = Zeroizing::new(crate::terminal::escape_json(&raw).into_owned());
         let _ = writeln!(out, "{}", text.as_str());
         if let Value::Object(map) = &mut doc {
             if let Some(Value::String(s)) = map.get_mut("key") {
@@ -145,10 +146,8 @@ fn print_error(e: &Error, ctx: &Context) -> i32 {
     eprintln!("error: {}", crate::terminal::escape_lines(&e.to_string()));
     if ctx.json {
         let doc = json!({ "ok": false, "error": e.to_string() });
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&doc).expect("JSON value")
-        );
+        let text = serde_json::to_string_pretty(&doc).expect("JSON value");
+        println!("{}", crate::terminal::escape_json(&text));
     }
     e.exit_code()
 }
