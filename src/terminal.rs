@@ -95,6 +95,28 @@ pub fn escape_json(json: &str) -> Cow<'_, str> {
     Cow::Owned(out)
 }
 
+/// How many characters of a refused value [`glimpse`] shows.
+const GLIMPSE_CHARS: usize = 5;
+
+/// A value that was refused but may be a secret given in the wrong place
+/// (a key, an age identity, a share pasted as a recipient): never shown
+/// whole. Its kind when it looks like a secret, else its first few
+/// characters; always its length.
+pub fn glimpse(value: &str) -> String {
+    let len = value.chars().count();
+    let hex = value.chars().all(|c| c.is_ascii_hexdigit());
+    if value.to_ascii_uppercase().starts_with("AGE-SECRET-KEY-") {
+        format!("an age identity, a SECRET key, {len} characters; not shown")
+    } else if hex && len >= 32 {
+        format!("{len} hex digits, perhaps a key or share value; not shown")
+    } else if len <= GLIMPSE_CHARS {
+        format!("\"{}\"", escape(value))
+    } else {
+        let head: String = value.chars().take(GLIMPSE_CHARS).collect();
+        format!("\"{}...\", {len} characters", escape(&head))
+    }
+}
+
 /// A name from a file, escaped when displayed: `format!("{}", Shown(name))`.
 #[derive(Clone, Copy, Debug)]
 pub struct Shown<'a>(pub &'a str);
@@ -158,6 +180,20 @@ mod tests {
         );
         let back: serde_json::Value = serde_json::from_str(&shown).unwrap();
         assert_eq!(back, v);
+    }
+
+    #[test]
+    fn glimpses_never_show_a_secret() {
+        let id = "AGE-SECRET-KEY-1QQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQ";
+        assert!(!glimpse(id).contains("QQQ"));
+        assert!(glimpse(id).contains("SECRET"));
+        let hex = "d84020014a385799c718f80975a458ff3298fafd491e8ce0f21eaca73147751e";
+        assert!(!glimpse(hex).contains("d8402"));
+        assert_eq!(
+            glimpse("age1qyqszqgpqyqszqgp"),
+            "\"age1q...\", 20 characters"
+        );
+        assert_eq!(glimpse("x\u{1b}"), "\"x\\u{1b}\"");
     }
 
     #[test]

@@ -428,3 +428,106 @@ fn a_hostile_format_tag_is_shown_escaped() {
         r.stdout
     );
 }
+
+// ------------------------------------------- point 9: names and values given
+
+#[test]
+fn invisible_characters_in_new_labels_and_names_are_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    for (flag, value) in [
+        ("--label", "prod root \u{202e}6202"),
+        ("--label", "prod\u{200b}root"),
+        ("--custodian", "Ali\u{2066}ce"),
+    ] {
+        let out = tmp.path().join("out");
+        let r = run([
+            "split",
+            "-t",
+            "2",
+            "-n",
+            "2",
+            "--generate",
+            "--out",
+            p(&out),
+            flag,
+            value,
+        ]);
+        assert_eq!(r.code, 2, "{flag} {value:?}: {}", r.stderr);
+        assert!(
+            r.stderr.contains(flag) && r.stderr.contains("invisible character"),
+            "{flag}: {}",
+            r.stderr
+        );
+        assert_shown_escaped(&r);
+        assert!(!out.exists());
+    }
+    let r = run([
+        "bundle",
+        "create",
+        "--key-file",
+        p(&known("key.hex")),
+        "--recipient",
+        "age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p",
+        "--label",
+        "root\u{202e}",
+        "--out",
+        p(&tmp.path().join("b.age")),
+    ]);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(r.stderr.contains("invisible character"), "{}", r.stderr);
+}
+
+#[test]
+fn a_label_with_invisible_characters_is_read_and_shown_escaped() {
+    // written by another tool (or an older keyceremony): still verified,
+    // the override shown, not obeyed
+    let tmp = tempfile::tempdir().unwrap();
+    let f = tmp.path().join("ceremony.json");
+    let bytes = fs::read(known("ceremony.json")).unwrap();
+    let mut record = match keyceremony::shard::parse_document(&bytes).unwrap() {
+        keyceremony::shard::JsonDocument::Record(r) => *r,
+        _ => unreachable!(),
+    };
+    record.info.label = "test vector: \u{202e}yek nwonk".into();
+    fs::write(&f, record.to_json()).unwrap();
+    for args in [vec!["verify", p(&f)], vec!["verify", "--json", p(&f)]] {
+        let r = run(&args);
+        assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
+        assert_shown_escaped(&r);
+        assert!(
+            r.stdout.contains("\\u{202e}yek nwonk") || r.stdout.contains("\\u202eyek nwonk"),
+            "{}",
+            r.stdout
+        );
+    }
+}
+
+#[test]
+fn a_bad_recipient_is_not_echoed_in_full() {
+    let tmp = tempfile::tempdir().unwrap();
+    let share = "d84020014a385799c718f80975a458ff3298fafd491e8ce0f21eaca73147751e";
+    let identity = "AGE-SECRET-KEY-1GFPYYSJZGFPYYSJZGFPYYSJZGFPYYSJZGFPYYSJZGFPYYSJZGFPQ4EGAEX";
+    for (value, hidden) in [
+        (share, &share[4..]),
+        (identity, &identity[15..]),
+        ("age1notarecipientatallbutlong", "notarecipient"),
+    ] {
+        let r = run([
+            "bundle",
+            "create",
+            "--key-file",
+            p(&known("key.hex")),
+            "--recipient",
+            value,
+            "--out",
+            p(&tmp.path().join("b.age")),
+        ]);
+        assert_eq!(r.code, 2, "{}", r.stderr);
+        assert!(r.stderr.contains("--recipient #1"), "{}", r.stderr);
+        assert!(
+            !r.stderr.contains(hidden) && !r.stdout.contains(hidden),
+            "echoed: {}",
+            r.stderr
+        );
+    }
+}

@@ -86,7 +86,7 @@ use std::path::{Path, PathBuf};
 use zeroize::Zeroizing;
 
 use crate::error::{Error, Result};
-use crate::record::{check_name, now_rfc3339, CeremonyId};
+use crate::record::{check_new_name, now_rfc3339, CeremonyId};
 use crate::secret::{KeyFingerprint, RootKey};
 
 pub use age_format::{AgeStanza, MAX_AGE_HEADER_LEN};
@@ -411,7 +411,7 @@ pub fn create(
     out: &Path,
     options: &Options,
 ) -> Result<Created> {
-    check_name(&meta.label).map_err(|e| Error::Usage(format!("label: {e}")))?;
+    check_new_name(&meta.label).map_err(|e| Error::Usage(format!("label: {e}")))?;
     if includes.len() >= manifest::MAX_FILES {
         return Err(Error::Usage(format!(
             "{} files to include; a bundle holds at most {}",
