@@ -531,3 +531,109 @@ fn a_bad_recipient_is_not_echoed_in_full() {
         );
     }
 }
+
+// ------------------------------------------------------------ test tokens
+
+fn init_test_tokens(dir: &Path, serials: &[&str]) {
+    let pin = dir.with_extension("pin");
+    fs::write(&pin, "123456\n").unwrap();
+    for serial in serials {
+        let r = run([
+            "--test-tokens",
+            p(dir),
+            "token",
+            "init",
+            "--serial",
+            serial,
+            "--pin-file",
+            p(&pin),
+        ]);
+        assert_eq!(r.code, 0, "{}", r.stderr);
+    }
+}
+
+#[test]
+fn one_damaged_test_token_does_not_hide_the_others() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("tokens");
+    init_test_tokens(&dir, &["111", "222", "333"]);
+    fs::write(dir.join("token-222.json"), "{\"serial\": 222, \"pin\": [").unwrap();
+    let r = run(["--test-tokens", p(&dir), "token", "list"]);
+    assert_eq!(r.code, 1, "{}\n{}", r.stdout, r.stderr);
+    for serial in ["111", "333"] {
+        assert!(
+            r.stdout
+                .lines()
+                .any(|l| l.starts_with(&format!("TEST TOKEN {serial} ")) && l.contains("firmware")),
+            "{serial} not listed: {}",
+            r.stdout
+        );
+    }
+    let line = r
+        .stdout
+        .lines()
+        .find(|l| l.starts_with("TEST TOKEN 222 "))
+        .unwrap_or_else(|| panic!("222 not listed: {}", r.stdout));
+    assert!(
+        line.contains("DAMAGED") && line.contains("token-222.json"),
+        "{line}"
+    );
+
+    let r = run(["--test-tokens", p(&dir), "--json", "token", "list"]);
+    let v: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    assert_eq!(v["tokens"].as_array().unwrap().len(), 2);
+    assert_eq!(v["damaged"][0]["serial"], 222);
+    assert_eq!(v["ok"], false);
+}
+
+#[test]
+fn a_held_test_token_lock_times_out_with_a_clear_message() {
+    use std::os::unix::io::AsRawFd;
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("tokens");
+    init_test_tokens(&dir, &["111"]);
+    // another "process" in the middle of an operation on the token
+    let lock = fs::OpenOptions::new()
+        .write(true)
+        .open(dir.join("token-111.lock"))
+        .unwrap();
+    // SAFETY: flock on an open descriptor owned by `lock`.
+    assert_eq!(unsafe { libc::flock(lock.as_raw_fd(), libc::LOCK_EX) }, 0);
+    let started = Instant::now();
+    let out = bin()
+        .env("KEYCEREMONY_TEST_TOKEN_LOCK_WAIT", "1")
+        .args([
+            "--test-tokens",
+            p(&dir),
+            "token",
+            "status",
+            "--serial",
+            "111",
+        ])
+        .timeout(Duration::from_secs(10))
+        .output()
+        .unwrap();
+    let took = started.elapsed();
+    let r: Run = out.into();
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert!(
+        r.stderr
+            .contains("TEST TOKEN 111 is in use by another process")
+            && r.stderr.contains("token-111.lock")
+            && r.stderr.contains("after 1 s"),
+        "{}",
+        r.stderr
+    );
+    assert!(took < Duration::from_secs(8), "took {took:?}");
+    drop(lock);
+    // once let go, the same command works
+    let r = run([
+        "--test-tokens",
+        p(&dir),
+        "token",
+        "status",
+        "--serial",
+        "111",
+    ]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+}
