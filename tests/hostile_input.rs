@@ -637,3 +637,36 @@ fn a_held_test_token_lock_times_out_with_a_clear_message() {
     ]);
     assert_eq!(r.code, 0, "{}", r.stderr);
 }
+
+/// The bundle manifest is read into a typed struct, whose derived reader
+/// refuses a repeated field; this keeps it so (a change to a last-wins
+/// `Value` first would fail here).
+#[test]
+fn a_repeated_key_in_a_bundle_manifest_is_refused() {
+    use keyceremony::bundle::Manifest;
+    let m = Manifest {
+        ceremony_id: None,
+        label: "root key".into(),
+        key_fingerprint: keyceremony::shard::parse_document(
+            &fs::read(known("ceremony.json")).unwrap(),
+        )
+        .map(|d| match d {
+            keyceremony::shard::JsonDocument::Record(r) => r.info.fingerprint,
+            _ => unreachable!(),
+        })
+        .unwrap(),
+        created: "2026-12-01T00:00:00Z".into(),
+        files: Vec::new(),
+    };
+    let json = m.to_json();
+    assert_eq!(Manifest::parse(json.as_bytes()).unwrap(), m);
+    for (key, value) in [
+        ("format", "\"keyceremony-bundle\""),
+        ("label", "\"another\""),
+    ] {
+        let rest = json.trim_start().strip_prefix('{').unwrap();
+        let doubled = format!("{{\"{key}\": {value},{rest}");
+        let e = Manifest::parse(doubled.as_bytes()).unwrap_err();
+        assert!(e.contains(&format!("duplicate field `{key}`")), "{e}");
+    }
+}
