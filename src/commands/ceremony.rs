@@ -183,7 +183,7 @@ fn options(record: &Option<std::path::PathBuf>, chain_from: Option<&str>) -> Res
             Sha256Digest::parse_hex(h).ok_or_else(|| {
                 Error::Usage(format!(
                     "--chain-from {}: not 64 lowercase hex characters",
-                    h.escape_default()
+                    crate::terminal::escape(h)
                 ))
             })
         })
