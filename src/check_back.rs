@@ -10,7 +10,7 @@ use crate::console::Console;
 use crate::digest::Sha256Digest;
 use crate::error::{Error, ReadBack, Result};
 use crate::events::EventSink;
-use crate::inputs::read_bounded;
+use crate::input_file::read as read_bounded;
 use crate::seal::{SealedWith, Unsealer};
 use crate::seal_target::SealTarget;
 use crate::secret::RootKey;

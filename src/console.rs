@@ -29,7 +29,7 @@ pub struct TerminalConsole;
 
 impl Console for TerminalConsole {
     fn read_secret(&mut self, prompt: &str) -> io::Result<Zeroizing<String>> {
-        rpassword::prompt_password(prompt).map(Zeroizing::new)
+        rpassword::prompt_password(crate::terminal::escape_lines(prompt)).map(Zeroizing::new)
     }
 
     fn confirm(&mut self, question: &str) -> bool {
@@ -37,7 +37,7 @@ impl Console for TerminalConsole {
         if !std::io::stdin().is_terminal() {
             return false;
         }
-        eprint!("{question} [y/N] ");
+        eprint!("{} [y/N] ", crate::terminal::escape_lines(question));
         let _ = std::io::stderr().flush();
         let mut answer = String::new();
         if std::io::stdin().lock().read_line(&mut answer).is_err() {
@@ -48,7 +48,7 @@ impl Console for TerminalConsole {
 
     fn read_line(&mut self, prompt: &str, max_len: usize) -> io::Result<Option<Zeroizing<String>>> {
         use std::io::Write;
-        eprint!("{prompt}");
+        eprint!("{}", crate::terminal::escape_lines(prompt));
         std::io::stderr().flush()?;
         read_bounded_line(&mut std::io::stdin().lock(), max_len)
     }

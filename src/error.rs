@@ -34,6 +34,15 @@ pub enum Error {
     #[error("{}: {problem}", path.display())]
     Input { path: PathBuf, problem: String },
 
+    /// An input that is not a file of the kind asked for (a folder, a FIFO,
+    /// a device, too large, standard input given twice).
+    #[error("{}: {source}", path.display())]
+    InputFile {
+        path: PathBuf,
+        #[source]
+        source: crate::input_file::InputFileError,
+    },
+
     /// Reading or writing a file failed at the operating-system level.
     #[error("{}: {action}: {source}", path.display())]
     Io {
@@ -330,6 +339,7 @@ impl Error {
     pub fn path(&self) -> Option<&Path> {
         match self {
             Error::Input { path, .. }
+            | Error::InputFile { path, .. }
             | Error::Io { path, .. }
             | Error::Exists { path }
             | Error::Sealed { path, .. }

@@ -2,19 +2,16 @@
 //! apart by its content, not its name: a shard file or ceremony record
 //! (JSON), a QR image (PNG/JPEG), or a share sealed to a token (age).
 
-use std::fs::File;
-use std::io::Read;
 use std::path::{Path, PathBuf};
-
-use zeroize::Zeroizing;
 
 use crate::console::Console;
 use crate::error::{Error, Result};
 use crate::events::EventSink;
+use crate::input_file::{self, Opened};
 use crate::record::CeremonyRecord;
 use crate::recovery::{Rejected, Rejection};
 use crate::seal::{SealedWith, Unsealer};
-use crate::shard::{self, JsonDocument, ShardFile};
+use crate::shard::{self, JsonDocument, ShardError, ShardFile};
 
 /// Settings that affect how inputs are opened (tokens, PINs, ...).
 #[derive(Debug, Default, Clone)]
@@ -67,8 +64,13 @@ pub enum Kind {
     Jpeg,
     Sealed,
     Spike,
+    /// A UTF-8 byte-order mark: a JSON file saved by an editor that adds one.
+    Bom,
     Unknown,
 }
+
+/// How many first bytes tell the kinds apart.
+const SNIFF_LEN: usize = 64;
 
 pub fn sniff(head: &[u8]) -> Kind {
     let trimmed = head
@@ -76,7 +78,9 @@ pub fn sniff(head: &[u8]) -> Kind {
         .position(|b| !b.is_ascii_whitespace())
         .map(|i| &head[i..])
         .unwrap_or(&[]);
-    if trimmed.starts_with(b"{") {
+    if head.starts_with(crate::strict_json::BOM) {
+        Kind::Bom
+    } else if trimmed.starts_with(b"{") {
         Kind::Json
     } else if head.starts_with(b"\x89PNG\r\n\x1a\n") {
         Kind::Png
@@ -91,45 +95,8 @@ pub fn sniff(head: &[u8]) -> Kind {
     }
 }
 
-fn read_head(path: &Path) -> Result<Vec<u8>> {
-    let meta = std::fs::metadata(path).map_err(|e| Error::io(path, "cannot read", e))?;
-    if meta.is_dir() {
-        return Err(Error::input(
-            path,
-            "is a folder; name the files in it (for example DIR/shard-*.json)",
-        ));
-    }
-    let mut f = File::open(path).map_err(|e| Error::io(path, "cannot open", e))?;
-    let mut head = vec![0u8; 64];
-    let mut got = 0;
-    while got < head.len() {
-        let n = f
-            .read(&mut head[got..])
-            .map_err(|e| Error::io(path, "cannot read", e))?;
-        if n == 0 {
-            break;
-        }
-        got += n;
-    }
-    head.truncate(got);
-    Ok(head)
-}
-
-/// Reads a whole file of at most `limit` bytes into zeroizing memory.
-pub fn read_bounded(path: &Path, limit: u64, what: &str) -> Result<Zeroizing<Vec<u8>>> {
-    let f = File::open(path).map_err(|e| Error::io(path, "cannot open", e))?;
-    let mut buf = Zeroizing::new(Vec::new());
-    f.take(limit + 1)
-        .read_to_end(&mut buf)
-        .map_err(|e| Error::io(path, "cannot read", e))?;
-    if buf.len() as u64 > limit {
-        return Err(Error::input(
-            path,
-            format!("larger than any {what} ({limit} bytes at most)"),
-        ));
-    }
-    Ok(buf)
-}
+/// What the inputs of `verify` and `assemble` are called in messages.
+const WHAT: &str = "shard file, ceremony record, QR image or sealed share";
 
 /// Reads one input path into the shards (or record) it holds, opening a
 /// sealed share with `unsealer` (PIN on `console`, touch on `events`).
@@ -139,11 +106,27 @@ pub fn load_path(
     console: &mut dyn Console,
     events: &mut dyn EventSink,
 ) -> Result<Vec<Loaded>> {
-    let head = read_head(path)?;
-    let source = path.display().to_string();
+    let mut input = Opened::open(path, WHAT)?;
+    let mut head = input.head(SNIFF_LEN)?.to_vec();
+    let source = if input_file::is_stdin(path) {
+        "standard input (-)".to_string()
+    } else {
+        path.display().to_string()
+    };
+    if !head.is_empty() && head.iter().all(u8::is_ascii_whitespace) {
+        // blank so far: look further before calling it anything
+        head = input.head(shard::MAX_JSON_LEN as usize + 1)?.to_vec();
+        if head.iter().all(u8::is_ascii_whitespace) {
+            return Err(Error::input(
+                path,
+                "holds only blank space (spaces, tabs, line breaks); \
+                 a shard file is a JSON document written by keyceremony split",
+            ));
+        }
+    }
     match sniff(&head) {
         Kind::Json => {
-            let bytes = read_bounded(path, shard::MAX_JSON_LEN, "shard file or ceremony record")?;
+            let bytes = input.read_all(shard::MAX_JSON_LEN)?;
             let document = shard::parse_document(&bytes).map_err(|source| Error::Shard {
                 path: path.to_path_buf(),
                 source,
@@ -158,9 +141,14 @@ pub fn load_path(
                 sealed: None,
             }])
         }
+        Kind::Bom => Err(Error::Shard {
+            path: path.to_path_buf(),
+            source: ShardError::NotJson(crate::strict_json::JsonError::ByteOrderMark.to_string()),
+        }),
         // QR images: every keyceremony code in the picture
         Kind::Png | Kind::Jpeg => {
-            let shards = crate::qr::shards_from_image(path)?;
+            let bytes = input.read_all(crate::qr::decode::MAX_FILE_BYTES)?;
+            let shards = crate::qr::shards_from_image_bytes(path, &bytes)?;
             let several = shards.len() > 1;
             Ok(shards
                 .into_iter()
@@ -178,7 +166,7 @@ pub fn load_path(
         }
         // Sealed shares (issue 4)
         Kind::Sealed => {
-            let bytes = read_bounded(path, crate::seal::MAX_SEALED_LEN as u64, "sealed share")?;
+            let bytes = input.read_all(crate::seal::MAX_SEALED_LEN as u64)?;
             let (shard, with) = unsealer.unseal_shard(path, &bytes, console, events)?;
             Ok(vec![Loaded {
                 source: format!("{source} (sealed to {})", with.token),
@@ -242,5 +230,6 @@ mod tests {
         assert_eq!(sniff(b"spike:1:ab"), Kind::Spike);
         assert_eq!(sniff(b"hello"), Kind::Unknown);
         assert_eq!(sniff(b""), Kind::Unknown);
+        assert_eq!(sniff(b"\xEF\xBB\xBF{}"), Kind::Bom);
     }
 }

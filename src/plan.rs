@@ -179,7 +179,7 @@ pub struct Plan {
 impl Plan {
     /// Reads and checks a plan file.
     pub fn load(path: &Path) -> Result<Plan> {
-        let bytes = crate::inputs::read_bounded(path, MAX_PLAN_BYTES, "ceremony plan")?;
+        let bytes = crate::input_file::read(path, MAX_PLAN_BYTES, "ceremony plan")?;
         Ok(Plan::parse(path, &bytes)?)
     }
 
@@ -333,19 +333,10 @@ pub fn line_column(text: &str, at: usize) -> (usize, usize) {
     (line, before[line_start..].chars().count() + 1)
 }
 
-/// Characters a name must not hold beyond `record::check_name`'s rules:
-/// bidirectional overrides and isolates, zero-width and invisible
-/// formatting characters, which make a name read differently than it is.
+/// Characters a name must not hold beyond `record::check_name`'s rules
+/// (see [`crate::terminal::is_invisible`]).
 pub fn is_invisible_control(c: char) -> bool {
-    matches!(c,
-        '\u{00AD}' | '\u{034F}' | '\u{061C}' | '\u{115F}' | '\u{1160}' | '\u{17B4}' | '\u{17B5}'
-        | '\u{180B}'..='\u{180F}'
-        | '\u{200B}'..='\u{200F}'
-        | '\u{202A}'..='\u{202E}'
-        | '\u{2060}'..='\u{206F}'
-        | '\u{3164}' | '\u{FE00}'..='\u{FE0F}' | '\u{FEFF}' | '\u{FFA0}'
-        | '\u{FFF0}'..='\u{FFFB}'
-        | '\u{E0000}'..='\u{E007F}')
+    crate::terminal::is_invisible(c)
 }
 
 /// A person's name or a label as a plan may give it.
@@ -357,26 +348,12 @@ pub fn check_plan_name(text: &str) -> std::result::Result<(), String> {
         return Err("starts or ends with a space".into());
     }
     crate::record::check_name(text)?;
-    if let Some(c) = text.chars().find(|c| is_invisible_control(*c)) {
-        return Err(format!(
-            "contains the invisible character U+{:04X} (a bidirectional or zero-width control), which makes it read differently than it is",
-            c as u32
-        ));
-    }
-    Ok(())
+    crate::terminal::check_visible(text)
 }
 
 /// Makes text from a plan (inside a serde message) safe for a terminal.
 fn printable(text: &str) -> String {
-    text.chars()
-        .map(|c| {
-            if c.is_control() || is_invisible_control(c) {
-                c.escape_unicode().to_string()
-            } else {
-                c.to_string()
-            }
-        })
-        .collect()
+    crate::terminal::escape(text).into_owned()
 }
 
 // ---------------------------------------------------------------------------

@@ -94,6 +94,15 @@ pub fn check_name(text: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// A label or name this tool is asked to write: [`check_name`]'s rules,
+/// and no invisible character (bidi override, zero-width space...) that
+/// would make it read differently than it is. Names already written are
+/// read with [`check_name`] and shown escaped, so an old file still opens.
+pub fn check_new_name(text: &str) -> Result<(), String> {
+    check_name(text)?;
+    crate::terminal::check_visible(text)
+}
+
 /// The public facts shared by every output of one ceremony.
 #[derive(Clone, PartialEq, Eq, Debug)]
 pub struct CeremonyInfo {

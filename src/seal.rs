@@ -195,7 +195,7 @@ pub enum SealError {
     TooLarge(usize),
     #[error("the age header is malformed ({0}): the file is damaged or truncated")]
     BadHeader(&'static str),
-    #[error("this age file is not sealed to a YubiKey: its recipient is \"{0}\", not piv-p256")]
+    #[error("this age file is not sealed to a YubiKey: its recipient is \"{}\", not piv-p256", crate::terminal::Shown(.0))]
     NotPiv(String),
     #[error("this age file has {0} recipients; a sealed share has exactly one (piv-p256), so that only the one token opens it")]
     StanzaCount(usize),

@@ -16,7 +16,7 @@ pub const MAX_JSON_LEN: u64 = 64 * 1024;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ShardError {
-    #[error("empty file")]
+    #[error("empty file (nothing but blank space)")]
     Empty,
     #[error("file is {0} bytes, larger than any shard file or ceremony record ({MAX_JSON_LEN} bytes at most)")]
     TooLarge(u64),
@@ -24,7 +24,7 @@ pub enum ShardError {
     NotJson(String),
     #[error("JSON without a \"format\" field: not a keyceremony shard file")]
     NoFormat,
-    #[error("unknown format \"{0}\": not a keyceremony shard file")]
+    #[error("unknown format \"{}\": not a keyceremony shard file", crate::terminal::Shown(.0))]
     UnknownFormat(String),
     #[error("{kind} version {found} is not supported; this keyceremony reads version {supported}")]
     UnknownVersion {
@@ -201,9 +201,10 @@ pub fn parse_document(bytes: &[u8]) -> Result<JsonDocument, ShardError> {
     if bytes.len() as u64 > MAX_JSON_LEN {
         return Err(ShardError::TooLarge(bytes.len() as u64));
     }
-    // Wiped however this function leaves (the share value is in it).
+    // Strictly (a key given twice, even `format`, is refused, not last-wins),
+    // and wiped however this function leaves (the share value is in it).
     let mut v = ScrubOnDrop(
-        serde_json::from_slice(bytes).map_err(|e| ShardError::NotJson(describe_json_error(&e)))?,
+        crate::strict_json::to_value(bytes).map_err(|e| ShardError::NotJson(e.to_string()))?,
     );
     let format = match v.0.get("format") {
         None => return Err(ShardError::NoFormat),
@@ -259,18 +260,6 @@ impl Drop for ScrubOnDrop {
     }
 }
 
-/// serde_json's messages may quote input; keep only the position and class.
-fn describe_json_error(e: &serde_json::Error) -> String {
-    use serde_json::error::Category;
-    let what = match e.classify() {
-        Category::Eof => "it ends early (truncated?)",
-        Category::Syntax => "syntax error",
-        Category::Data => "unexpected data",
-        Category::Io => "read error",
-    };
-    format!("{what} at line {} column {}", e.line(), e.column())
-}
-
 /// serde's "invalid type/value" messages quote the offending value, which
 /// could be share material: keep only what was expected.
 pub(crate) fn sanitize_serde_message(msg: &str) -> String {
@@ -285,6 +274,7 @@ pub(crate) fn sanitize_serde_message(msg: &str) -> String {
             None => "a field has the wrong type or value".into(),
         }
     } else {
-        msg.to_string()
+        // field names ("unknown field `...`") come from the file
+        crate::terminal::escape(msg).into_owned()
     }
 }

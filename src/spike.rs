@@ -30,7 +30,7 @@ pub enum SpikeError {
     BadPrefix,
     #[error("expected 'spike:<id>:<64 hex characters>' (three fields separated by ':')")]
     BadShape,
-    #[error("shard id '{0}' is not a number from 1 to 255")]
+    #[error("shard id '{}' is not a number from 1 to 255", crate::terminal::Shown(.0))]
     BadId(String),
     #[error("shard value has {0} characters; SPIKE writes exactly 64 lowercase hex characters")]
     BadLength(usize),
@@ -154,14 +154,7 @@ pub fn file_name(id: ShareId) -> String {
 
 /// Reads and parses a SPIKE shard file, naming the file in any error.
 pub fn read_file(path: &Path) -> Result<SpikeShard> {
-    let meta = std::fs::metadata(path).map_err(|e| Error::io(path, "cannot read", e))?;
-    if meta.len() > MAX_FILE_LEN {
-        return Err(Error::SpikeShard {
-            path: path.to_path_buf(),
-            source: SpikeError::TooLarge(meta.len()),
-        });
-    }
-    let bytes = Zeroizing::new(std::fs::read(path).map_err(|e| Error::io(path, "cannot read", e))?);
+    let bytes = crate::input_file::read(path, MAX_FILE_LEN, "SPIKE recovery shard")?;
     let text = std::str::from_utf8(&bytes)
         .map_err(|_| Error::input(path, "not text; a SPIKE shard is one ASCII line"))?;
     SpikeShard::parse(text).map_err(|source| Error::SpikeShard {

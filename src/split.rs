@@ -21,7 +21,7 @@ use rand_core::OsRng;
 use crate::atomic_file::OutputBatch;
 use crate::digest::Sha256Digest;
 use crate::error::{Error, RequestError, Result};
-use crate::inputs::read_bounded;
+use crate::input_file::read as read_bounded;
 use crate::record::{self, CeremonyId, CeremonyInfo, CeremonyRecord, CustodianEntry};
 use crate::seal::{SealError, SealedHeader};
 use crate::seal_target::SealTarget;
@@ -177,7 +177,7 @@ impl Shares {
 
 /// Checks the label and custodian names against the number of shares.
 pub fn check_names(label: &str, custodians: &[String], shares: u8) -> Result<()> {
-    record::check_name(label).map_err(RequestError::Label)?;
+    record::check_new_name(label).map_err(RequestError::Label)?;
     if custodians.len() > shares as usize {
         return Err(RequestError::TooManyCustodians {
             given: custodians.len(),
@@ -186,7 +186,7 @@ pub fn check_names(label: &str, custodians: &[String], shares: u8) -> Result<()>
         .into());
     }
     for name in custodians {
-        record::check_name(name).map_err(|problem| RequestError::Custodian {
+        record::check_new_name(name).map_err(|problem| RequestError::Custodian {
             name: name.clone(),
             problem,
         })?;

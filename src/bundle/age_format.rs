@@ -48,7 +48,12 @@ pub fn parse_recipients<'a>(
             };
             match file {
                 Some(f) => Error::input(f, format!("line {}: {what}", i + 1)),
-                None => Error::Usage(format!("recipient {item:?} {what}")),
+                // the value may be a secret pasted in the wrong place: never echoed whole
+                None => Error::Usage(format!(
+                    "--recipient #{} ({}) {what}",
+                    i + 1,
+                    crate::terminal::glimpse(item)
+                )),
             }
         })?;
         out.push(r);

@@ -88,7 +88,9 @@ pub fn write_content<W: Write>(
     let mut buf = vec![0u8; CHUNK];
     for inc in includes {
         let src = &inc.source;
-        let file = fs::File::open(src).map_err(|e| Error::io(src, "cannot open", e))?;
+        // checked when listed; checked again on the open descriptor, so a
+        // file swapped for a FIFO meanwhile cannot block the run
+        let file = crate::input_file::open_regular(src, "file to include")?;
         let size = file
             .metadata()
             .map_err(|e| Error::io(src, "cannot read", e))?

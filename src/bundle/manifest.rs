@@ -71,8 +71,12 @@ impl Manifest {
         if bytes.len() as u64 > MAX_MANIFEST_LEN {
             return Err("manifest.json is larger than 16 MiB".into());
         }
-        let wire: Wire = serde_json::from_slice(bytes)
-            .map_err(|e| format!("manifest.json is not valid: {e}"))?;
+        let wire: Wire = serde_json::from_slice(bytes).map_err(|e| {
+            format!(
+                "manifest.json is not valid: {}",
+                crate::terminal::escape(&e.to_string())
+            )
+        })?;
         if wire.format != MANIFEST_FORMAT {
             return Err(format!(
                 "manifest.json has format {:?}, expected {MANIFEST_FORMAT:?}",

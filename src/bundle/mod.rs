@@ -86,7 +86,7 @@ use std::path::{Path, PathBuf};
 use zeroize::Zeroizing;
 
 use crate::error::{Error, Result};
-use crate::record::{check_name, now_rfc3339, CeremonyId};
+use crate::record::{check_new_name, now_rfc3339, CeremonyId};
 use crate::secret::{KeyFingerprint, RootKey};
 
 pub use age_format::{AgeStanza, MAX_AGE_HEADER_LEN};
@@ -162,19 +162,8 @@ impl std::fmt::Debug for Passphrase {
 }
 
 /// Reads a small file (at most [`MAX_SMALL_FILE`]) into zeroizing memory.
-pub fn read_small_file(path: &Path, what: &str) -> Result<Zeroizing<Vec<u8>>> {
-    let file = fs::File::open(path).map_err(|e| Error::io(path, "cannot open", e))?;
-    let mut bytes = Zeroizing::new(Vec::new());
-    file.take(MAX_SMALL_FILE + 1)
-        .read_to_end(&mut bytes)
-        .map_err(|e| Error::io(path, "cannot read", e))?;
-    if bytes.len() as u64 > MAX_SMALL_FILE {
-        return Err(Error::input(
-            path,
-            format!("is larger than 1 MiB, too large for a {what}"),
-        ));
-    }
-    Ok(bytes)
+pub fn read_small_file(path: &Path, what: &'static str) -> Result<Zeroizing<Vec<u8>>> {
+    crate::input_file::read(path, MAX_SMALL_FILE, what)
 }
 
 /// How a new bundle is sealed.
@@ -422,7 +411,7 @@ pub fn create(
     out: &Path,
     options: &Options,
 ) -> Result<Created> {
-    check_name(&meta.label).map_err(|e| Error::Usage(format!("label: {e}")))?;
+    check_new_name(&meta.label).map_err(|e| Error::Usage(format!("label: {e}")))?;
     if includes.len() >= manifest::MAX_FILES {
         return Err(Error::Usage(format!(
             "{} files to include; a bundle holds at most {}",
@@ -477,7 +466,7 @@ pub fn create(
 /// Which format a file is in, from its first bytes (a Nexus backup has no
 /// magic number: anything that is not age is read as one).
 pub fn detect(path: &Path) -> Result<Kind> {
-    let mut f = fs::File::open(path).map_err(|e| Error::io(path, "cannot open", e))?;
+    let mut f = crate::input_file::open_regular(path, "bundle")?;
     let mut head = Vec::new();
     (&mut f)
         .take(64)

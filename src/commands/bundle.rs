@@ -2,6 +2,7 @@
 //! output of `assemble`. A renderer: arguments in, [`crate::bundle`] does
 //! the work, its reports out as text or JSON.
 
+use crate::terminal::Shown;
 use std::path::Path;
 
 use serde_json::{json, Value};
@@ -205,7 +206,12 @@ fn inspect(file: &Path) -> Result<Outcome> {
                 } else {
                     ""
                 };
-                text.push(format!("    {} {}{note}", s.kind, s.args.join(" ")));
+                // stanza types and arguments are whatever the file says
+                text.push(format!(
+                    "    {} {}{note}",
+                    Shown(&s.kind),
+                    Shown(&s.args.join(" "))
+                ));
             }
         }
         Kind::NexusBackup => {
@@ -239,8 +245,8 @@ fn describe_contents(file: &Path, c: &Contents) -> (Vec<String>, Value) {
                     .as_ref()
                     .map(|c| c.to_string())
                     .unwrap_or_else(|| "(none)".into()),
-                m.label,
-                m.created
+                Shown(&m.label),
+                Shown(&m.created)
             ));
             text.push(format!(
                 "  key fingerprint {} matches keys/root.key; every file matches its SHA-256",
@@ -255,7 +261,8 @@ fn describe_contents(file: &Path, c: &Contents) -> (Vec<String>, Value) {
     }
     text.push(format!("  {} files:", c.files.len()));
     for f in &c.files {
-        text.push(format!("    {:>12}  {}", f.size, f.path));
+        // entry names come from the archive: a newline or ESC is shown, not obeyed
+        text.push(format!("    {:>12}  {}", f.size, Shown(&f.path)));
     }
     let json = json!({
         "path": file.display().to_string(),

@@ -30,15 +30,7 @@ pub fn run(
 /// A line with control and invisible formatting characters shown escaped
 /// (names and paths come from plans, transcripts and the console).
 pub(super) fn terminal_safe(line: &str) -> String {
-    line.chars()
-        .map(|c| {
-            if c.is_control() || crate::plan::is_invisible_control(c) {
-                c.escape_unicode().to_string()
-            } else {
-                c.to_string()
-            }
-        })
-        .collect()
+    crate::terminal::escape(line).into_owned()
 }
 
 /// The "handed out" and "not handed out" rows of an interrupted run.
@@ -174,7 +166,7 @@ fn check_plan(a: &CheckPlanArgs) -> Result<Outcome> {
 }
 
 fn load_record(path: &Path) -> Result<crate::record::CeremonyRecord> {
-    let bytes = crate::inputs::read_bounded(path, shard::MAX_JSON_LEN, "ceremony record")?;
+    let bytes = crate::input_file::read(path, shard::MAX_JSON_LEN, "ceremony record")?;
     match shard::parse_document(&bytes).map_err(|e| Error::input(path, e))? {
         JsonDocument::Record(r) => Ok(*r),
         JsonDocument::Shard(_) => Err(Error::input(
@@ -191,7 +183,7 @@ fn options(record: &Option<std::path::PathBuf>, chain_from: Option<&str>) -> Res
             Sha256Digest::parse_hex(h).ok_or_else(|| {
                 Error::Usage(format!(
                     "--chain-from {}: not 64 lowercase hex characters",
-                    h.escape_default()
+                    crate::terminal::escape(h)
                 ))
             })
         })

@@ -64,7 +64,7 @@ pub struct PrintEvents;
 
 impl EventSink for PrintEvents {
     fn emit(&mut self, event: Event) {
-        eprintln!("{event}");
+        eprintln!("{}", crate::terminal::escape_lines(&event.to_string()));
     }
 }
 
@@ -92,7 +92,10 @@ pub fn run(cli: Cli) -> i32 {
         Command::Man(a) => man::run(a, &ctx),
     };
     for warning in crate::secret::take_process_warnings() {
-        eprintln!("warning: {warning}");
+        eprintln!(
+            "warning: {}",
+            crate::terminal::escape_lines(&warning.to_string())
+        );
     }
     match result {
         Ok(outcome) => print_outcome(outcome, &ctx),
@@ -111,7 +114,8 @@ fn print_outcome(outcome: Outcome, ctx: &Context) -> i32 {
                 map.insert("key".into(), Value::String(secret.trim_end().to_string()));
             }
         }
-        let text = Zeroizing::new(serde_json::to_string_pretty(&doc).expect("JSON value"));
+        let raw = Zeroizing::new(serde_json::to_string_pretty(&doc).expect("JSON value"));
+        let text = Zeroizing::new(crate::terminal::escape_json(&raw).into_owned());
         let _ = writeln!(out, "{}", text.as_str());
         if let Value::Object(map) = &mut doc {
             if let Some(Value::String(s)) = map.get_mut("key") {
@@ -121,12 +125,12 @@ fn print_outcome(outcome: Outcome, ctx: &Context) -> i32 {
     } else if let Some(secret) = &outcome.revealed {
         // stdout carries exactly the secret; the report goes to stderr.
         for line in &outcome.text {
-            eprintln!("{line}");
+            eprintln!("{}", crate::terminal::escape_lines(line));
         }
         let _ = out.write_all(secret.as_bytes());
     } else {
         for line in &outcome.text {
-            let _ = writeln!(out, "{line}");
+            let _ = writeln!(out, "{}", crate::terminal::escape_lines(line));
         }
     }
     let _ = out.flush();
@@ -138,13 +142,12 @@ fn print_outcome(outcome: Outcome, ctx: &Context) -> i32 {
 }
 
 fn print_error(e: &Error, ctx: &Context) -> i32 {
-    eprintln!("error: {e}");
+    // every line said goes through one escaping, whatever it holds
+    eprintln!("error: {}", crate::terminal::escape_lines(&e.to_string()));
     if ctx.json {
         let doc = json!({ "ok": false, "error": e.to_string() });
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&doc).expect("JSON value")
-        );
+        let text = serde_json::to_string_pretty(&doc).expect("JSON value");
+        println!("{}", crate::terminal::escape_json(&text));
     }
     e.exit_code()
 }

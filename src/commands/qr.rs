@@ -48,7 +48,7 @@ pub fn decode(a: &QrDecodeArgs, _ctx: &Context) -> Result<Outcome> {
         }
     }
     for f in &failures {
-        eprintln!("error: {f}");
+        eprintln!("error: {}", crate::terminal::escape_lines(f));
     }
     let key = if a.raw { "codes" } else { "shards" };
     let mut doc = json!({ "command": "qr decode", "failures": failures });

@@ -82,9 +82,10 @@ fn parse_slot(text: &str) -> Result<Slot> {
     })
 }
 
-fn list(test_dir: Option<&std::path::Path>, found: Vec<manage::TokenInfo>) -> Outcome {
+fn list(test_dir: Option<&std::path::Path>, listed: manage::TokenList) -> Outcome {
+    let found = listed.tokens;
     let mut text = Vec::new();
-    if found.is_empty() {
+    if found.is_empty() && listed.damaged.is_empty() {
         text.push(match test_dir {
             Some(d) => format!("TEST MODE: no test tokens in {}", d.display()),
             None => "no YubiKey connected".into(),
@@ -111,7 +112,22 @@ fn list(test_dir: Option<&std::path::Path>, found: Vec<manage::TokenInfo>) -> Ou
             "slots": slots,
         }));
     }
-    Outcome::success(text, json!({ "command": "token list", "tokens": entries }))
+    let mut damaged = Vec::new();
+    for d in &listed.damaged {
+        text.push(format!("{}: DAMAGED, cannot be read: {}", d.label, d.error));
+        damaged.push(json!({
+            "serial": d.serial,
+            "label": d.label,
+            "error": d.error.to_string(),
+        }));
+    }
+    let mut outcome = Outcome::success(
+        text,
+        json!({ "command": "token list", "tokens": entries, "damaged": damaged }),
+    );
+    // the others are listed, but a token that cannot be read is a failure
+    outcome.ok = listed.damaged.is_empty();
+    outcome
 }
 
 fn key_json(k: &SlotKey) -> Value {

@@ -52,9 +52,15 @@ pub trait System {
     fn binary(&self) -> io::Result<BinaryIdentity>;
 }
 
+/// A /proc or /sys file, through the one input reader (regular files only,
+/// opened without blocking); the probes need only its first part.
 fn read_small(path: &Path) -> io::Result<String> {
     let mut text = String::new();
-    std::fs::File::open(path)?
+    crate::input_file::open_regular(path, "system file")
+        .map_err(|e| match e {
+            crate::Error::Io { source, .. } => source,
+            other => io::Error::other(other.to_string()),
+        })?
         .take(MAX_PROBE_FILE)
         .read_to_string(&mut text)?;
     Ok(text)

@@ -31,7 +31,6 @@
 //! into (8-bit grey, one row at a time), and the pixels every pass works
 //! on (a bigger image is shrunk first).
 
-use std::io::Read;
 use std::path::Path;
 
 use image::GrayImage;
@@ -67,23 +66,7 @@ pub fn decode_image_file(path: &Path) -> Result<Vec<String>> {
 
 /// Reads and decodes an image file into 8-bit grey, bounding size and dimensions.
 pub fn load_gray(path: &Path) -> Result<GrayImage> {
-    // NOTE: the "harden" work (issue 10 point 2) brings one bounded-read helper
-    // for every input file (regular files only, stdin read once); once it is
-    // on main, this read goes through it.
-    let file = std::fs::File::open(path).map_err(|e| Error::io(path, "cannot open image", e))?;
-    let mut bytes = Vec::new();
-    file.take(MAX_FILE_BYTES + 1)
-        .read_to_end(&mut bytes)
-        .map_err(|e| Error::io(path, "cannot read image", e))?;
-    if bytes.len() as u64 > MAX_FILE_BYTES {
-        return Err(Error::input(
-            path,
-            format!(
-                "image is larger than {} MiB; scan at a lower resolution",
-                MAX_FILE_BYTES >> 20
-            ),
-        ));
-    }
+    let bytes = crate::input_file::read(path, MAX_FILE_BYTES, "image (PNG or JPEG)")?;
     gray_from_bytes(&bytes).map_err(|problem| Error::input(path, problem))
 }
 

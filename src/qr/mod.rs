@@ -154,6 +154,14 @@ pub fn shards_from_image(path: &Path) -> Result<Vec<ShardFile>> {
     shards_from_texts(path, &texts)
 }
 
+/// Every keyceremony shard in an image already read (PNG or JPEG bytes);
+/// `path` names it in messages.
+pub fn shards_from_image_bytes(path: &Path, bytes: &[u8]) -> Result<Vec<ShardFile>> {
+    let image = decode::gray_from_bytes(bytes).map_err(|problem| Error::input(path, problem))?;
+    let texts = decode::decode_gray(&image);
+    shards_from_texts(path, &texts)
+}
+
 fn shards_from_texts(path: &Path, texts: &[String]) -> Result<Vec<ShardFile>> {
     let mut shards = Vec::new();
     let mut others = 0;

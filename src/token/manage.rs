@@ -27,26 +27,54 @@ pub struct TokenInfo {
     pub keys: Vec<SlotKey>,
 }
 
+/// What `list` found: the tokens that answered, and those that did not
+/// (a damaged test-token file, a token that failed to answer), each on
+/// its own, so one bad token does not hide the others.
+#[derive(Debug, Default)]
+pub struct TokenList {
+    pub tokens: Vec<TokenInfo>,
+    pub damaged: Vec<DamagedToken>,
+}
+
+/// A token that was found but could not be read.
+#[derive(Debug)]
+pub struct DamagedToken {
+    pub serial: u32,
+    pub label: String,
+    pub error: Error,
+}
+
 /// Every token connected (or every test token in the folder).
-pub fn list(test_dir: Option<&Path>) -> Result<Vec<TokenInfo>> {
+pub fn list(test_dir: Option<&Path>) -> Result<TokenList> {
     let mut provider = provider(test_dir);
     let found = match provider.list() {
         Ok(f) => f,
         Err(TokenError::NoTokens | TokenError::NoTestTokens(_)) => Vec::new(),
         Err(e) => return Err(e.into()),
     };
-    let mut out = Vec::new();
+    let mut out = TokenList::default();
+    let test_token = provider.is_test();
     for t in &found {
-        let mut tok = provider.open(t.serial)?;
-        let firmware = tok.version()?;
-        let keys = tok.slot_keys()?;
-        out.push(TokenInfo {
-            serial: t.serial,
-            label: t.label.clone(),
-            test_token: provider.is_test(),
-            firmware,
-            keys,
-        });
+        let read = (|| -> std::result::Result<TokenInfo, TokenError> {
+            let mut tok = provider.open(t.serial)?;
+            let firmware = tok.version()?;
+            let keys = tok.slot_keys()?;
+            Ok(TokenInfo {
+                serial: t.serial,
+                label: t.label.clone(),
+                test_token,
+                firmware,
+                keys,
+            })
+        })();
+        match read {
+            Ok(info) => out.tokens.push(info),
+            Err(e) => out.damaged.push(DamagedToken {
+                serial: t.serial,
+                label: t.label.clone(),
+                error: e.into(),
+            }),
+        }
     }
     Ok(out)
 }

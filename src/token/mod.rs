@@ -170,6 +170,10 @@ pub struct TokenSummary {
     pub label: String,
 }
 
+/// Seconds a command waits for a test token another process is using
+/// (default [`soft::DEFAULT_LOCK_WAIT_SECS`]).
+pub const LOCK_WAIT_ENV: &str = "KEYCEREMONY_TEST_TOKEN_LOCK_WAIT";
+
 /// What goes wrong with tokens, worded for a custodian in the middle of a
 /// ceremony: what happened, and what to do next. Never holds a PIN or key.
 #[derive(Debug, thiserror::Error)]
@@ -216,6 +220,14 @@ pub enum TokenError {
     NotSupported(String),
     #[error("test token state {}: {problem}", path.display())]
     BadState { path: PathBuf, problem: String },
+    /// Another process holds the test token's lock (it is in the middle of
+    /// an operation, or hung).
+    #[error("TEST TOKEN {serial} is in use by another process: its lock {} was still held after {waited_secs} s of waiting. Let that command finish (or stop it) and run again; {LOCK_WAIT_ENV} sets how long to wait", lock.display())]
+    Busy {
+        serial: u32,
+        lock: PathBuf,
+        waited_secs: u64,
+    },
     #[error("test token state {}: {action}: {source}", path.display())]
     Io {
         path: PathBuf,
@@ -370,18 +382,9 @@ pub fn read_pin_file(path: &Path) -> Result<Pin, Error> {
     read_secret_file(path, "PIN", 6)
 }
 
-pub fn read_secret_file(path: &Path, what: &str, min: usize) -> Result<Pin, Error> {
-    let meta = std::fs::metadata(path).map_err(|e| Error::io(path, "cannot read", e))?;
-    if meta.len() > 64 {
-        return Err(Error::input(
-            path,
-            format!(
-                "a {what} file holds one short line; this one is {} bytes",
-                meta.len()
-            ),
-        ));
-    }
-    let bytes = Zeroizing::new(std::fs::read(path).map_err(|e| Error::io(path, "cannot read", e))?);
+pub fn read_secret_file(path: &Path, what: &'static str, min: usize) -> Result<Pin, Error> {
+    // a PIN (or PUK) file holds one short line
+    let bytes = crate::input_file::read(path, 64, what)?;
     let text = std::str::from_utf8(&bytes)
         .map_err(|_| Error::input(path, format!("the {what} file is not text")))?;
     let first = text.split('\n').next().unwrap_or("");

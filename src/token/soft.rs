@@ -190,11 +190,26 @@ fn lock_path(dir: &Path, serial: u32) -> PathBuf {
     dir.join(format!("token-{serial}.lock"))
 }
 
+/// How long a command waits for a test token that another process holds,
+/// unless [`super::LOCK_WAIT_ENV`] says otherwise.
+pub const DEFAULT_LOCK_WAIT_SECS: u64 = 30;
+
+fn lock_wait() -> std::time::Duration {
+    let secs = std::env::var(super::LOCK_WAIT_ENV)
+        .ok()
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .unwrap_or(DEFAULT_LOCK_WAIT_SECS)
+        .min(24 * 3600);
+    std::time::Duration::from_secs(secs)
+}
+
 /// An exclusive advisory lock, held until dropped.
 struct Lock(fs::File);
 
 impl Lock {
-    fn take(path: &Path) -> Result<Lock, TokenError> {
+    /// Takes the lock, waiting a bounded time for another process to let
+    /// go of it: a held lock never makes a command hang silently.
+    fn take(path: &Path, serial: u32) -> Result<Lock, TokenError> {
         use std::os::unix::fs::OpenOptionsExt;
         let f = fs::OpenOptions::new()
             .create(true)
@@ -207,16 +222,34 @@ impl Lock {
                 action: "cannot open the lock file",
                 source: e,
             })?;
-        // SAFETY: flock on a valid, open descriptor; no memory is shared.
-        let rc = unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX) };
-        if rc != 0 {
-            return Err(TokenError::Io {
-                path: path.to_path_buf(),
-                action: "cannot lock",
-                source: std::io::Error::last_os_error(),
-            });
+        let wait = lock_wait();
+        let started = std::time::Instant::now();
+        loop {
+            // SAFETY: flock on a valid, open descriptor; no memory is shared.
+            let rc = unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
+            if rc == 0 {
+                return Ok(Lock(f));
+            }
+            let e = std::io::Error::last_os_error();
+            match e.raw_os_error() {
+                Some(libc::EWOULDBLOCK) | Some(libc::EINTR) => {}
+                _ => {
+                    return Err(TokenError::Io {
+                        path: path.to_path_buf(),
+                        action: "cannot lock",
+                        source: e,
+                    })
+                }
+            }
+            if started.elapsed() >= wait {
+                return Err(TokenError::Busy {
+                    serial,
+                    lock: path.to_path_buf(),
+                    waited_secs: wait.as_secs(),
+                });
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
         }
-        Ok(Lock(f))
     }
 }
 
@@ -253,7 +286,7 @@ impl SoftProvider {
             action: "cannot create the test-token folder",
             source: e,
         })?;
-        let _lock = Lock::take(&lock_path(&self.dir, serial))?;
+        let _lock = Lock::take(&lock_path(&self.dir, serial), serial)?;
         let path = state_path(&self.dir, serial);
         if path.exists() {
             return Err(TokenError::Exists {
@@ -360,7 +393,7 @@ impl SoftToken {
         &mut self,
         f: impl FnOnce(&mut State, &mut Self) -> (Result<R, TokenError>, bool),
     ) -> Result<R, TokenError> {
-        let _lock = Lock::take(&lock_path(&self.dir, self.serial))?;
+        let _lock = Lock::take(&lock_path(&self.dir, self.serial), self.serial)?;
         let path = self.state_path();
         let mut state = self.read_state(&path)?;
         let (result, dirty) = f(&mut state, self);
@@ -637,7 +670,7 @@ impl Token for SoftToken {
             });
         }
         {
-            let _lock = Lock::take(&lock_path(&self.dir, self.serial))?;
+            let _lock = Lock::take(&lock_path(&self.dir, self.serial), self.serial)?;
             let state = self.read_state(&self.state_path())?;
             self.touch(&state, touch_policy, events)?;
         }

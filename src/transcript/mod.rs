@@ -443,7 +443,7 @@ impl TranscriptWriter {
         if !is_step_name(step) {
             return Err(Error::Check(format!(
                 "transcript step name \"{}\" is not 1 to 64 characters of a-z, 0-9 and -",
-                step.escape_default()
+                crate::terminal::escape(step)
             )));
         }
         let entry = Entry {

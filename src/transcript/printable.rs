@@ -61,7 +61,7 @@ fn esc(text: &str) -> String {
     let shown: String = t
         .chars()
         .map(|c| {
-            if c.is_control() || crate::plan::is_invisible_control(c) {
+            if crate::terminal::needs_escape(c) {
                 format!("[U+{:04X}]", c as u32)
             } else {
                 c.to_string()

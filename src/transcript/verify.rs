@@ -135,7 +135,7 @@ struct RawEntry {
 
 /// Reads and checks a transcript file.
 pub fn verify_file(path: &Path, opts: &VerifyOptions) -> Result<VerifiedTranscript> {
-    let bytes = crate::inputs::read_bounded(path, MAX_TRANSCRIPT_BYTES, "transcript")?;
+    let bytes = crate::input_file::read(path, MAX_TRANSCRIPT_BYTES, "transcript")?;
     Ok(verify_bytes(path, &bytes, opts)?)
 }
 
@@ -343,7 +343,7 @@ fn parse_line(line: &[u8]) -> std::result::Result<Entry, TranscriptProblem> {
         // serde_json's messages name fields and positions, never large values
         let mut m = e.to_string();
         m.truncate(200);
-        TranscriptProblem::NotAnEntry(m.escape_default().to_string())
+        TranscriptProblem::NotAnEntry(crate::terminal::escape(&m).into_owned())
     })?;
     let prev = Sha256Digest::parse_hex(&raw.prev).ok_or_else(|| {
         TranscriptProblem::NotAnEntry("prev is not 64 lowercase hex characters".into())
