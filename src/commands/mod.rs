@@ -94,6 +94,9 @@ pub fn run(cli: Cli) -> i32 {
     for warning in crate::secret::take_process_warnings() {
         eprintln!("warning: {warning}");
     }
+    for cleanup in crate::atomic_file::take_cleanups() {
+        eprintln!("{cleanup}");
+    }
     match result {
         Ok(outcome) => print_outcome(outcome, &ctx),
         Err(e) => print_error(&e, &ctx),
