@@ -606,12 +606,13 @@ struct Staging {
 }
 
 impl Staging {
-    fn create(in_dir: &Path) -> Result<Staging> {
+    /// A staging folder in `in_dir` for outputs into `out` (named in errors).
+    fn create(in_dir: &Path, out: &Path) -> Result<Staging> {
         let path = in_dir.join(random_name(STAGING_PREFIX, ""));
         fs::DirBuilder::new()
             .mode(DIR_MODE)
             .create(&path)
-            .map_err(|e| Error::io(in_dir, "cannot create a folder in this folder", e))?;
+            .map_err(|e| Error::io(out, "cannot write into the output folder", e))?;
         let lock = File::open(&path).map_err(|e| Error::io(&path, "cannot open", e))?;
         let _ = lock.try_lock();
         Ok(Staging { path, _lock: lock })
@@ -663,12 +664,12 @@ impl OutputBatch {
                 }
                 clean_leftovers(&parent_of(dir));
                 check_existing_output(dir, force)?;
-                batch.staging = Some(Staging::create(dir)?);
+                batch.staging = Some(Staging::create(dir, dir)?);
             }
             Err(_) => {
                 batch.created_dirs = create_parents(dir)?;
                 batch.landing = Landing::NewFolder;
-                batch.staging = Some(Staging::create(&parent_of(dir))?);
+                batch.staging = Some(Staging::create(&parent_of(dir), dir)?);
             }
         }
         Ok(batch)
@@ -693,7 +694,7 @@ impl OutputBatch {
         if self.root.is_none() {
             let dir = parent_of(target);
             clean_leftovers(&dir);
-            self.staging = Some(Staging::create(&dir)?);
+            self.staging = Some(Staging::create(&dir, &dir)?);
             self.root = Some(dir);
         }
         let root = self.root.as_deref().expect("root set");
