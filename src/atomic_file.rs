@@ -65,6 +65,13 @@ fn fsync_dir(dir: &Path) {
     }
 }
 
+/// Takes an exclusive `flock` on `file` without waiting; false when another
+/// open file holds one. Released when the file is closed or the process ends.
+fn try_lock(file: &File) -> bool {
+    // SAFETY: flock on a file descriptor this `File` owns for the call.
+    unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) == 0 }
+}
+
 fn random_name(prefix: &str, suffix: &str) -> String {
     let mut bytes = [0u8; 8];
     rand_core::RngCore::fill_bytes(&mut rand_core::OsRng, &mut bytes);
@@ -203,7 +210,7 @@ pub fn clean_leftovers(dir: &Path) -> Vec<Cleanup> {
         let Ok(handle) = File::open(&path) else {
             continue;
         };
-        if handle.try_lock().is_err() {
+        if !try_lock(&handle) {
             continue;
         }
         let cleanup = if meta.file_type().is_dir() {
@@ -385,7 +392,7 @@ impl Temp {
             .open(&path)
             .map_err(|e| Error::io(dir, "cannot create a file in this folder", e))?;
         let _ = file.set_permissions(fs::Permissions::from_mode(FILE_MODE));
-        let _ = file.try_lock();
+        let _ = try_lock(&file);
         Ok(Temp {
             file,
             name: Some(path),
@@ -479,7 +486,7 @@ impl StagedFile {
         let mut temp = self.temp.take().expect("staged file is open");
         let placed = if force {
             let hidden = dir.join(random_name(STAGING_PREFIX, TEMP_SUFFIX));
-            let _ = temp.file.try_lock();
+            let _ = try_lock(&temp.file);
             temp.name_it(&hidden)
                 .and_then(|_| fs::rename(&hidden, &target))
         } else {
@@ -614,7 +621,7 @@ impl Staging {
             .create(&path)
             .map_err(|e| Error::io(out, "cannot write into the output folder", e))?;
         let lock = File::open(&path).map_err(|e| Error::io(&path, "cannot open", e))?;
-        let _ = lock.try_lock();
+        let _ = try_lock(&lock);
         Ok(Staging { path, _lock: lock })
     }
 }
