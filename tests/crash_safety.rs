@@ -98,6 +98,8 @@ struct Tally {
     leftover_files: usize,
     reruns_said_so: usize,
     points: BTreeSet<u64>,
+    /// Kills between a batch's journal and its last move (ceremony run).
+    journalled: usize,
     /// How long the command takes when not killed.
     full: Duration,
 }
@@ -107,7 +109,7 @@ impl Tally {
         eprintln!(
             "crash_safety: {what} ({} ms unkilled): {} kills at {} distinct points ({} finished before the kill); \
              outputs complete {}, absent {}; {} kills left hidden staging leftovers ({} files in them), \
-             every one removed by the rerun, which said so {} times",
+             every one removed by the rerun, which said so {} times; {} kills fell between a journal and its last move",
             self.full.as_millis(),
             self.kills,
             self.points.len(),
@@ -116,7 +118,8 @@ impl Tally {
             self.absent,
             self.leftovers,
             self.leftover_files,
-            self.reruns_said_so
+            self.reruns_said_so,
+            self.journalled
         );
     }
 }
@@ -584,12 +587,24 @@ fn ceremony_run_killed_at_any_moment_leaves_each_share_whole_or_absent() {
             tally.absent += 1;
             continue;
         }
-        // each share's outputs: all of them or none
-        for (id, files) in share_files(&out) {
-            let want = &complete.iter().find(|(i, _)| *i == id).unwrap().1;
-            assert_eq!(&files, want, "kill {i} at {at} µs: share {id} partial");
-        }
+        // each share's outputs: all of them or none; a kill between a
+        // batch's journal and its last move is completed by the rerun
+        let whole = |when: &str| {
+            for (id, files) in share_files(&out) {
+                let want = &complete.iter().find(|(i, _)| *i == id).unwrap().1;
+                assert_eq!(
+                    &files, want,
+                    "kill {i} at {at} µs: share {id} partial {when}"
+                );
+            }
+        };
         let (dirs, files) = leftovers_in(&out);
+        let journalled = dirs.iter().any(|d| d.join("journal.json").exists());
+        if journalled {
+            tally.journalled += 1;
+        } else {
+            whole("after the kill");
+        }
         if !dirs.is_empty() {
             tally.leftovers += 1;
             tally.leftover_files += files.len();
@@ -638,6 +653,7 @@ fn ceremony_run_killed_at_any_moment_leaves_each_share_whole_or_absent() {
             tally.reruns_said_so += 1;
             assert!(leftovers_in(&out).0.is_empty());
         }
+        whole("after the rerun");
     }
     tally.report("ceremony run");
     assert!(
