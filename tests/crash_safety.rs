@@ -864,3 +864,54 @@ fn unsafe_is_root() -> bool {
     // SAFETY: geteuid has no preconditions.
     unsafe { libc::geteuid() == 0 }
 }
+
+#[test]
+fn split_force_removes_the_temporaries_of_an_older_killed_run_and_says_so() {
+    let tmp = tempfile::tempdir().unwrap();
+    let key = inputs(tmp.path()).join("key.hex");
+    let out = tmp.path().join("out");
+    fs::create_dir(&out).unwrap();
+    // what a kill left before: a bare temporary beside the outputs, and one beside the folder
+    let stale = out.join(".keyceremony-Ab12Cd.tmp");
+    fs::write(
+        &stale,
+        fs::read(common::testdata("known-key/shard-1.json")).unwrap(),
+    )
+    .unwrap();
+    let beside = tmp.path().join(".keyceremony-Ef34Gh.tmp");
+    fs::write(&beside, "staged").unwrap();
+    let r = run_in(
+        tmp.path(),
+        &[
+            "split",
+            "-t",
+            "2",
+            "-n",
+            "3",
+            "--key-file",
+            key.to_str().unwrap(),
+            "--out",
+            "out",
+            "--force",
+        ],
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    for p in [&stale, &beside] {
+        assert!(!p.exists(), "{} kept", p.display());
+        let name = p.file_name().unwrap().to_string_lossy().into_owned();
+        assert!(
+            r.stderr.contains(&name) && r.stderr.contains(LEFTOVER_SAID),
+            "{}",
+            r.stderr
+        );
+    }
+    assert_eq!(
+        files_below(&out),
+        [
+            "ceremony.json",
+            "shard-1.json",
+            "shard-2.json",
+            "shard-3.json"
+        ]
+    );
+}
