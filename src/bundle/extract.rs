@@ -1,14 +1,13 @@
-//! The output folder of `bundle open`: every file is staged beside its final
-//! name (0600) and renamed into place only when the whole bundle has been
-//! checked. Folders this creates (0700) are removed again on failure.
+//! The output folder of `bundle open`: every file is staged in the batch's
+//! hidden staging folder (0600) and put in place only when the whole bundle
+//! has been checked (see [`crate::atomic_file`]: a new folder appears with
+//! one rename). Folders this creates (0700) are removed again on failure.
 
-use std::fs;
 use std::io::Write;
-use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 
 use super::content::Sink;
-use crate::atomic_file::{OutputBatch, StagedFile, DIR_MODE};
+use crate::atomic_file::{OutputBatch, StagedFile};
 use crate::error::{Error, Result};
 
 pub struct OutputFolder {
@@ -32,27 +31,8 @@ impl OutputFolder {
     }
 
     fn ensure_dir(&mut self, rel: &str) -> Result<()> {
-        let mut p = self.root.clone();
-        for part in rel.split('/') {
-            p.push(part);
-            match p.symlink_metadata() {
-                Ok(m) if m.file_type().is_dir() => {}
-                Ok(_) => {
-                    return Err(Error::input(
-                        &p,
-                        "is in the way: the bundle needs a folder here (a file or link exists)",
-                    ))
-                }
-                Err(_) => {
-                    fs::DirBuilder::new()
-                        .mode(DIR_MODE)
-                        .create(&p)
-                        .map_err(|e| Error::io(&p, "cannot create folder", e))?;
-                    self.batch.created_dir(p.clone());
-                }
-            }
-        }
-        Ok(())
+        let dir = self.root.join(rel);
+        self.batch.create_dir(&dir)
     }
 
     /// Moves every staged file into place; on failure removes what was moved.
@@ -82,7 +62,7 @@ impl Sink for OutputFolder {
             }
             Err(_) => {}
         }
-        self.current = Some(StagedFile::new(&target)?);
+        self.current = Some(self.batch.new_file(&target)?);
         Ok(())
     }
 
@@ -96,9 +76,9 @@ impl Sink for OutputFolder {
     }
 
     fn end_file(&mut self) -> Result<()> {
-        if let Some(s) = self.current.take() {
-            self.batch.stage(s);
+        match self.current.take() {
+            Some(s) => self.batch.stage(s),
+            None => Ok(()),
         }
-        Ok(())
     }
 }

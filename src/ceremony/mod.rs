@@ -256,6 +256,8 @@ pub fn check_can_run(plan: &Plan, options: &RunOptions) -> Result<()> {
     if output_label(plan).chars().count() > MAX_NAME_CHARS {
         return Err(RunRefused::RehearsalLabelTooLong(plan.path.clone()).into());
     }
+    // A killed run's staged files go first (and are reported).
+    crate::atomic_file::clean_leftovers_around(&options.out);
     match std::fs::read_dir(&options.out) {
         Ok(mut entries) => {
             if entries.next().is_some() {

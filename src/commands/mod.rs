@@ -97,6 +97,9 @@ pub fn run(cli: Cli) -> i32 {
             crate::terminal::escape_lines(&warning.to_string())
         );
     }
+    for cleanup in crate::atomic_file::take_cleanups() {
+        eprintln!("{cleanup}");
+    }
     match result {
         Ok(outcome) => print_outcome(outcome, &ctx),
         Err(e) => print_error(&e, &ctx),
