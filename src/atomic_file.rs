@@ -8,7 +8,7 @@ use std::io::Write;
 use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
-use tempfile::NamedTempFile;
+use tempfile::{NamedTempFile, TempPath};
 
 use crate::error::{Error, Result};
 
@@ -32,9 +32,16 @@ fn fsync_dir(dir: &Path) {
 }
 
 /// A temporary file beside `path`, mode 0600, deleted if never committed.
+/// [`StagedFile::close`] flushes it and gives up its descriptor, keeping
+/// only the name, so a batch of any size holds no open files.
 pub struct StagedFile {
     target: PathBuf,
-    temp: NamedTempFile,
+    temp: Staged,
+}
+
+enum Staged {
+    Open(NamedTempFile),
+    Closed(TempPath),
 }
 
 impl StagedFile {
@@ -48,7 +55,7 @@ impl StagedFile {
             .map_err(|e| Error::io(&dir, "cannot create a file in this folder", e))?;
         Ok(StagedFile {
             target: target.to_path_buf(),
-            temp,
+            temp: Staged::Open(temp),
         })
     }
 
@@ -56,24 +63,43 @@ impl StagedFile {
         &self.target
     }
 
+    /// The open file. Panics after [`StagedFile::close`].
     pub fn writer(&mut self) -> &mut fs::File {
-        self.temp.as_file_mut()
+        match &mut self.temp {
+            Staged::Open(f) => f.as_file_mut(),
+            Staged::Closed(_) => panic!("a staged file is written before it is closed"),
+        }
     }
 
     pub fn write_all(&mut self, bytes: &[u8]) -> Result<()> {
         let target = self.target.clone();
-        self.temp
-            .as_file_mut()
+        self.writer()
             .write_all(bytes)
             .map_err(|e| Error::io(&target, "cannot write", e))
     }
 
+    /// Flushes the contents to disk and closes the file; it stays staged
+    /// (and is still deleted if never committed).
+    pub fn close(self) -> Result<Self> {
+        let StagedFile { target, temp } = self;
+        let temp = match temp {
+            Staged::Open(f) => {
+                f.as_file()
+                    .sync_all()
+                    .map_err(|e| Error::io(&target, "cannot flush to disk", e))?;
+                Staged::Closed(f.into_temp_path())
+            }
+            closed => closed,
+        };
+        Ok(StagedFile { target, temp })
+    }
+
     /// Flushes the contents to disk and renames the file into place.
     pub fn commit(self, force: bool) -> Result<()> {
-        let StagedFile { target, temp } = self;
-        temp.as_file()
-            .sync_all()
-            .map_err(|e| Error::io(&target, "cannot flush to disk", e))?;
+        let StagedFile { target, temp } = self.close()?;
+        let Staged::Closed(temp) = temp else {
+            unreachable!("closed above")
+        };
         let persisted = if force {
             temp.persist(&target)
         } else {
@@ -188,13 +214,14 @@ impl OutputBatch {
         }
         let mut staged = StagedFile::new(path)?;
         staged.write_all(bytes)?;
-        self.staged.push(staged);
-        Ok(())
+        self.stage(staged)
     }
 
-    /// Adds a file already staged (written through [`StagedFile::writer`]).
-    pub fn stage(&mut self, file: StagedFile) {
-        self.staged.push(file);
+    /// Adds a file already staged (written through [`StagedFile::writer`]),
+    /// flushing and closing it: a batch keeps names, not open files.
+    pub fn stage(&mut self, file: StagedFile) -> Result<()> {
+        self.staged.push(file.close()?);
+        Ok(())
     }
 
     /// Records a folder made inside the output after [`OutputBatch::in_dir`],

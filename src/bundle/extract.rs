@@ -96,9 +96,10 @@ impl Sink for OutputFolder {
     }
 
     fn end_file(&mut self) -> Result<()> {
-        if let Some(s) = self.current.take() {
-            self.batch.stage(s);
+        // Flushed and closed here: only its name is kept until commit.
+        match self.current.take() {
+            Some(s) => self.batch.stage(s),
+            None => Ok(()),
         }
-        Ok(())
     }
 }
