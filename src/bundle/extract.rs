@@ -4,7 +4,7 @@
 
 use std::fs;
 use std::io::Write;
-use std::os::unix::fs::DirBuilderExt;
+use std::os::unix::fs::{DirBuilderExt, MetadataExt};
 use std::path::{Path, PathBuf};
 
 use super::content::Sink;
@@ -23,6 +23,7 @@ pub struct OutputFolder {
 
 impl OutputFolder {
     pub fn new(root: &Path, force: bool) -> Result<Self> {
+        refuse_links_on_the_way(root)?;
         Ok(OutputFolder {
             root: root.to_path_buf(),
             force,
@@ -102,4 +103,46 @@ impl Sink for OutputFolder {
             None => Ok(()),
         }
     }
+}
+
+/// The output folder must not be a symbolic link (the files would land
+/// wherever it points), and no folder on the way to it may be a link owned
+/// by another user: whoever owns a link decides where it leads. Links owned
+/// by root or by us (`/var/run` and the like) are followed.
+fn refuse_links_on_the_way(root: &Path) -> Result<()> {
+    if let Ok(m) = root.symlink_metadata() {
+        if m.file_type().is_symlink() {
+            return Err(Error::input(
+                root,
+                "is a symbolic link; bundle open writes only into a real folder \
+                 (name the folder it points to if you trust it)",
+            ));
+        }
+    }
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    let me = unsafe { libc::geteuid() };
+    let mut on_the_way = PathBuf::new();
+    let mut parts = root.components().peekable();
+    while let Some(part) = parts.next() {
+        on_the_way.push(part);
+        if parts.peek().is_none() {
+            break; // the output folder itself, checked above
+        }
+        let Ok(m) = on_the_way.symlink_metadata() else {
+            break; // missing from here on: created by us
+        };
+        if m.file_type().is_symlink() && m.uid() != 0 && m.uid() != me {
+            return Err(Error::input(
+                &on_the_way,
+                format!(
+                    "is a symbolic link owned by another user (uid {}), on the way to \
+                     the output folder {}; refused, since its owner decides where the \
+                     files would land",
+                    m.uid(),
+                    root.display()
+                ),
+            ));
+        }
+    }
+    Ok(())
 }
