@@ -4,9 +4,10 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 use std::io::{self, Read, Write};
+use std::ops::Bound;
 use std::path::Path;
 
-use zeroize::Zeroizing;
+use zeroize::{Zeroize, Zeroizing};
 
 use super::manifest::{
     FileRecord, Manifest, MANIFEST_PATH, MAX_FILES, MAX_MANIFEST_LEN, ROOT_KEY_PATH,
@@ -261,6 +262,7 @@ pub fn read_content<R: Read>(
     let mut dir_paths: BTreeSet<String> = BTreeSet::new();
     let mut manifest_bytes: Option<Vec<u8>> = None;
     let mut key_bytes: Option<Zeroizing<Vec<u8>>> = None;
+    let mut listed = 0usize;
     let mut buf = vec![0u8; CHUNK];
     let refuse = |p: String| {
         Error::input(
@@ -280,20 +282,28 @@ pub fn read_content<R: Read>(
                         return Err(refuse(format!("{p:?} is inside {anc:?}, which is a file")));
                     }
                 }
+                if !dir_paths.contains(&p) && dir_paths.len() >= MAX_FILES {
+                    return Err(refuse(format!("more than {MAX_FILES} folders")));
+                }
                 if dir_paths.insert(p.clone()) {
                     sink.dir(&p)?;
                 }
             }
             Entry::File { path: p, size } => {
-                if files.len() >= MAX_FILES {
-                    return Err(refuse(format!("more than {MAX_FILES} files")));
+                // The limit counts what a manifest lists: every file but itself.
+                if p != MANIFEST_PATH {
+                    listed += 1;
+                    if listed > MAX_FILES {
+                        return Err(refuse(format!("more than {MAX_FILES} files")));
+                    }
                 }
                 if file_paths.contains(&p) {
                     return Err(refuse(format!("{p:?} appears twice")));
                 }
-                if dir_paths.contains(&p)
-                    || dir_paths.iter().any(|d| d.starts_with(&format!("{p}/")))
-                    || file_paths.iter().any(|f| f.starts_with(&format!("{p}/")))
+                // A sorted set answers "is anything below p/?" by looking at
+                // the first entry from "p/" on (a scan of every entry made
+                // the whole read quadratic in the number of entries).
+                if dir_paths.contains(&p) || has_below(&dir_paths, &p) || has_below(&file_paths, &p)
                 {
                     return Err(refuse(format!("{p:?} is both a file and a folder")));
                 }
@@ -317,11 +327,16 @@ pub fn read_content<R: Read>(
                 sink.begin_file(&p, size)?;
                 let mut hasher = Sha256::new();
                 let mut keep: Option<Vec<u8>> = (is_manifest || is_key).then(Vec::new);
+                // How much of the buffer this entry's data reached: only that
+                // is wiped after it (wiping all 256 KiB for each of 100,000
+                // tiny files cost more than reading them).
+                let mut used = 0;
                 loop {
                     let n = tar.read_data(&mut buf).map_err(terr)?;
                     if n == 0 {
                         break;
                     }
+                    used = used.max(n);
                     hasher.update(&buf[..n]);
                     sink.write(&buf[..n])?;
                     if let Some(k) = keep.as_mut() {
@@ -334,7 +349,7 @@ pub fn read_content<R: Read>(
                 } else if is_key {
                     key_bytes = keep.take().map(Zeroizing::new);
                 }
-                buf.iter_mut().for_each(|b| *b = 0);
+                buf[..used].zeroize();
                 file_paths.insert(p.clone());
                 files.push(FileRecord {
                     path: p,
@@ -344,7 +359,7 @@ pub fn read_content<R: Read>(
             }
         }
     }
-    buf.iter_mut().for_each(|b| *b = 0);
+    buf[..].zeroize();
     let mut rest = tar.into_inner();
     // After the end marker only zero padding may follow (tar writers pad to a record).
     loop {
@@ -385,6 +400,15 @@ pub fn read_content<R: Read>(
             if kind == Kind::Age {
                 return Err(refuse(format!(
                     "there is no {MANIFEST_PATH}, so this is not a keyceremony bundle"
+                )));
+            }
+            // A plain Nexus backup is read for its key; without one (and
+            // without a manifest saying what it holds) there is nothing to
+            // verify or import.
+            if root_key.is_none() {
+                return Err(refuse(format!(
+                    "there is neither {MANIFEST_PATH} nor {ROOT_KEY_PATH}, so this backup \
+                     holds no root key"
                 )));
             }
             None
@@ -434,6 +458,14 @@ pub fn read_content<R: Read>(
         },
         rest,
     ))
+}
+
+/// Whether `set` holds a path inside the folder `p`.
+fn has_below(set: &BTreeSet<String>, p: &str) -> bool {
+    let prefix = format!("{p}/");
+    set.range::<str, _>((Bound::Included(prefix.as_str()), Bound::Unbounded))
+        .next()
+        .is_some_and(|f| f.starts_with(&prefix))
 }
 
 fn ancestors(p: &str) -> impl Iterator<Item = &str> {
