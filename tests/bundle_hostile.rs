@@ -232,6 +232,61 @@ fn a_bundle_holds_99999_files_and_the_key_and_not_one_more() {
     refused(&s.verify_age(&over), &over, "more than 100000 files");
 }
 
+/// Names that clash, in every order: each is refused with what clashes.
+/// (Checked through a tree of names, one walk per entry.)
+#[test]
+fn names_that_are_both_file_and_folder_are_refused() {
+    let s = scene();
+    let key = s.key_hex();
+    let dir = |name: &str| ustar(name, b'5', 0, "");
+    let cases: Vec<(&str, Vec<u8>, &str)> = vec![
+        (
+            "file-then-below",
+            [entry("d/a", b"1"), entry("d/a/b", b"2")].concat(),
+            "\"d/a/b\" is inside \"d/a\", which is a file",
+        ),
+        (
+            "below-then-file",
+            [entry("d/a/b", b"2"), entry("d/a", b"1")].concat(),
+            "\"d/a\" is both a file and a folder",
+        ),
+        (
+            "dir-then-file",
+            [dir("d/x/"), entry("d/x", b"1")].concat(),
+            "\"d/x\" is both a file and a folder",
+        ),
+        (
+            "file-then-dir",
+            [entry("d/x", b"1"), dir("d/x/")].concat(),
+            "\"d/x\" is both a file and a folder",
+        ),
+        (
+            "dir-inside-file",
+            [entry("d/x", b"1"), dir("d/x/y/")].concat(),
+            "\"d/x/y\" is inside \"d/x\", which is a file",
+        ),
+        (
+            "twice-deep",
+            [entry("d/e/f", b"1"), entry("d/./e//f", b"1")].concat(),
+            "\"d/e/f\" appears twice",
+        ),
+    ];
+    for (what, files, expect) in cases {
+        let mut tar = entry("keys/root.key", key.as_bytes());
+        tar.extend(files);
+        let f = s.write_age(&format!("{what}.tar.age"), &finish(tar));
+        refused(&s.verify_age(&f), &f, expect);
+    }
+    // Folders named again, before and after their files, are fine.
+    let mut tar = Vec::new();
+    tar.extend(dir("data/"));
+    tar.extend(archive_body(&key, &[("data/k/a".into(), b"a".to_vec())]));
+    tar.extend(dir("data/k/"));
+    let f = s.write_age("folders-again.tar.age", &finish(tar));
+    let r = s.verify_age(&f);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+}
+
 // ------------------------------------------------------------ sizes
 
 /// A PAX `size` of u64::MAX used to overflow `skip(remaining + padding)`

@@ -8,6 +8,7 @@ use std::os::unix::fs::{DirBuilderExt, MetadataExt};
 use std::path::{Path, PathBuf};
 
 use super::content::Sink;
+use super::path_tree::PathTree;
 use crate::atomic_file::{OutputBatch, StagedFile, DIR_MODE};
 use crate::error::{Error, Result};
 
@@ -19,6 +20,8 @@ pub struct OutputFolder {
     current: Option<StagedFile>,
     /// Staged files and the folders made for them: all land, or none.
     batch: OutputBatch,
+    /// Folders already checked or made (the reader bounds their number).
+    folders: PathTree,
 }
 
 impl OutputFolder {
@@ -29,13 +32,17 @@ impl OutputFolder {
             force,
             current: None,
             batch: OutputBatch::in_dir(root, force)?,
+            folders: PathTree::new(usize::MAX),
         })
     }
 
+    /// Makes sure every folder of `rel` is a real folder, creating what is
+    /// missing; each folder is looked at once per run, not once per file.
     fn ensure_dir(&mut self, rel: &str) -> Result<()> {
-        let mut p = self.root.clone();
-        for part in rel.split('/') {
-            p.push(part);
+        let root = &self.root;
+        let batch = &mut self.batch;
+        self.folders.add_folders_with(rel, |prefix| {
+            let p = root.join(prefix);
             match p.symlink_metadata() {
                 Ok(m) if m.file_type().is_dir() => {}
                 Ok(_) => {
@@ -49,11 +56,11 @@ impl OutputFolder {
                         .mode(DIR_MODE)
                         .create(&p)
                         .map_err(|e| Error::io(&p, "cannot create folder", e))?;
-                    self.batch.created_dir(p.clone());
+                    batch.created_dir(p.clone());
                 }
             }
-        }
-        Ok(())
+            Ok(())
+        })
     }
 
     /// Moves every staged file into place; on failure removes what was moved.

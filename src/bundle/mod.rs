@@ -74,6 +74,7 @@ pub mod gcm;
 mod gzip;
 pub mod manifest;
 mod nexus_format;
+mod path_tree;
 mod pipeline;
 mod progress;
 mod request;

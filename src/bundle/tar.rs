@@ -345,7 +345,13 @@ impl<R: Read> TarReader<R> {
         if self.finished {
             return Ok(None);
         }
-        self.skip(self.remaining + self.padding)?;
+        // Bounded when the entry was read (size + padding fits in u64);
+        // checked again here so no later change can make it wrap.
+        let rest = self
+            .remaining
+            .checked_add(self.padding)
+            .ok_or(TarError::BadSize)?;
+        self.skip(rest)?;
         self.remaining = 0;
         self.padding = 0;
         let mut pax = Pax::default();
