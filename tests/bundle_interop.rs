@@ -267,6 +267,33 @@ fn python_nexus_implementation_opens_ours_and_we_open_its() {
         .output()
         .unwrap();
     assert!(out.status.success());
+    // Neither manifest nor key: nothing to import, refused (issue 10 point 9).
+    let r = run(["bundle", "verify", p(&plain), "--passphrase-file", p(&pass)]);
+    assert_eq!(r.code, 1, "{}", r.stdout);
+    assert!(r.stderr.contains("holds no root key"), "{}", r.stderr);
+    // A plain backup holding the key is read, with a warning.
+    let with_key = d.join("plain-with-key");
+    fs::create_dir_all(with_key.join("keys")).unwrap();
+    fs::copy(d.join("data/keys/ring"), with_key.join("keys/ring")).unwrap();
+    fs::copy(
+        testdata("known-key/key.hex"),
+        with_key.join("keys/root.key"),
+    )
+    .unwrap();
+    let plain = d.join("plain-with-key.tar.gz.enc");
+    let out = Command::new(python())
+        .args([
+            p(&script()),
+            "seal",
+            "--passphrase-file",
+            p(&pass),
+            "--out",
+            p(&plain),
+            p(&with_key),
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
     let r = run(["bundle", "verify", p(&plain), "--passphrase-file", p(&pass)]);
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert!(r.stderr.contains("plain Nexus backup"), "{}", r.stderr);

@@ -74,6 +74,7 @@ pub mod gcm;
 mod gzip;
 pub mod manifest;
 mod nexus_format;
+mod path_tree;
 mod pipeline;
 mod progress;
 mod request;
@@ -270,8 +271,16 @@ impl Include {
                 ),
             ));
         }
-        if out.len() > manifest::MAX_FILES {
-            return Err(Error::input(path, "more than 100000 files"));
+        // With the key, a bundle lists at most MAX_FILES files.
+        if out.len() >= manifest::MAX_FILES {
+            return Err(Error::input(
+                path,
+                format!(
+                    "holds {} files; a bundle holds at most {} besides the key",
+                    out.len(),
+                    manifest::MAX_FILES - 1
+                ),
+            ));
         }
         Ok(out)
     }

@@ -51,6 +51,12 @@ pub enum TarError {
     ExtensionTooLarge,
     #[error("an extended (PAX) header is malformed")]
     BadPax,
+    #[error("the archive ends without its end-of-archive marker (two zero blocks): truncated")]
+    NoEnd,
+    #[error(
+        "a zero block that is not followed by a second one: the end-of-archive marker is damaged"
+    )]
+    LoneZeroBlock,
 }
 
 // ---------------------------------------------------------------- writing
@@ -339,7 +345,13 @@ impl<R: Read> TarReader<R> {
         if self.finished {
             return Ok(None);
         }
-        self.skip(self.remaining + self.padding)?;
+        // Bounded when the entry was read (size + padding fits in u64);
+        // checked again here so no later change can make it wrap.
+        let rest = self
+            .remaining
+            .checked_add(self.padding)
+            .ok_or(TarError::BadSize)?;
+        self.skip(rest)?;
         self.remaining = 0;
         self.padding = 0;
         let mut pax = Pax::default();
@@ -347,11 +359,23 @@ impl<R: Read> TarReader<R> {
         loop {
             let mut h = [0u8; BLOCK];
             if !read_full(&mut self.inner, &mut h)? {
-                return Err(TarError::Truncated);
+                return Err(
+                    if pax.path.is_some() || pax.size.is_some() || long_name.is_some() {
+                        TarError::Truncated
+                    } else {
+                        TarError::NoEnd
+                    },
+                );
             }
             if h.iter().all(|&b| b == 0) {
-                // End marker; a second zero block may follow (or not, in
-                // the wild). Anything after is not read.
+                // The end marker is two zero blocks; an archive cut after
+                // the first is truncated. Anything after is not read here.
+                if !read_full(&mut self.inner, &mut h)? {
+                    return Err(TarError::NoEnd);
+                }
+                if h.iter().any(|&b| b != 0) {
+                    return Err(TarError::LoneZeroBlock);
+                }
                 self.finished = true;
                 return Ok(None);
             }
