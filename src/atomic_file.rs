@@ -351,7 +351,9 @@ fn link_unnamed(file: &File, target: &Path) -> io::Result<()> {
 /// A file being written: unnamed when the file system allows it, else under
 /// a hidden locked name in `dir`.
 struct Temp {
-    file: File,
+    /// Open while written and while it has no name; a named file staged in a
+    /// batch is closed, so a batch of any size keeps few files open.
+    file: Option<File>,
     /// Its name, once it has one.
     name: Option<PathBuf>,
 }
@@ -372,7 +374,10 @@ impl Temp {
             Ok(file) => {
                 // The umask may have taken bits away; set exactly 0600.
                 let _ = file.set_permissions(fs::Permissions::from_mode(FILE_MODE));
-                return Ok(Temp { file, name: None });
+                return Ok(Temp {
+                    file: Some(file),
+                    name: None,
+                });
             }
             Err(e) if !unnamed_unsupported(&e) => {
                 return Err(Error::io(dir, "cannot create a file in this folder", e))
@@ -394,7 +399,7 @@ impl Temp {
         let _ = file.set_permissions(fs::Permissions::from_mode(FILE_MODE));
         let _ = try_lock(&file);
         Ok(Temp {
-            file,
+            file: Some(file),
             name: Some(path),
         })
     }
@@ -403,7 +408,7 @@ impl Temp {
     fn name_it(&mut self, path: &Path) -> io::Result<()> {
         match &self.name {
             Some(old) if old == path => return Ok(()),
-            None => link_unnamed(&self.file, path)?,
+            None => link_unnamed(self.file.as_ref().expect("an unnamed file is open"), path)?,
             Some(old) => {
                 fs::hard_link(old, path)?;
                 let _ = fs::remove_file(old);
@@ -415,8 +420,14 @@ impl Temp {
 
     /// Overwrites the content with zeros and deletes the name, if any.
     fn scrub(mut self) {
-        if let Ok(m) = self.file.metadata() {
-            let _ = overwrite_with_zeros(&mut self.file, m.len());
+        let reopened = || {
+            let name = self.name.as_ref()?;
+            OpenOptions::new().write(true).open(name).ok()
+        };
+        if let Some(mut f) = self.file.take().or_else(reopened) {
+            if let Ok(m) = f.metadata() {
+                let _ = overwrite_with_zeros(&mut f, m.len());
+            }
         }
         if let Some(name) = self.name.take() {
             let _ = fs::remove_file(name);
@@ -461,7 +472,10 @@ impl StagedFile {
     }
 
     pub fn writer(&mut self) -> &mut File {
-        &mut self.temp.as_mut().expect("staged file is open").file
+        self.temp
+            .as_mut()
+            .and_then(|t| t.file.as_mut())
+            .expect("staged file is open")
     }
 
     pub fn write_all(&mut self, bytes: &[u8]) -> Result<()> {
@@ -486,7 +500,9 @@ impl StagedFile {
         let mut temp = self.temp.take().expect("staged file is open");
         let placed = if force {
             let hidden = dir.join(random_name(STAGING_PREFIX, TEMP_SUFFIX));
-            let _ = try_lock(&temp.file);
+            if let Some(f) = &temp.file {
+                let _ = try_lock(f);
+            }
             temp.name_it(&hidden)
                 .and_then(|_| fs::rename(&hidden, &target))
         } else {
@@ -761,6 +777,10 @@ impl OutputBatch {
                 .map_err(|e| Error::io(&file.target, "cannot stage", e))?;
         } else if temp.name.is_none() {
             self.unnamed += 1;
+        }
+        if temp.name.is_some() {
+            // its name in the (locked) staging folder is all the batch needs
+            temp.file = None;
         }
         self.pending.push(Pending {
             target: file.target.clone(),
