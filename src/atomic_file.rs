@@ -58,6 +58,17 @@ fn parent_of(path: &Path) -> PathBuf {
     }
 }
 
+/// Flushes the whole file system holding `path` to disk (`syncfs`).
+fn sync_file_system(path: &Path) -> io::Result<()> {
+    let dir = File::open(path)?;
+    // SAFETY: syncfs on a descriptor this `File` owns for the call.
+    if unsafe { libc::syncfs(dir.as_raw_fd()) } == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
+
 fn fsync_dir(dir: &Path) {
     // Best effort: some file systems refuse fsync on a directory.
     if let Ok(d) = File::open(dir) {
@@ -767,7 +778,12 @@ impl OutputBatch {
     /// Adds a file started with [`new_file`](Self::new_file), flushed to disk.
     pub fn stage(&mut self, mut file: StagedFile) -> Result<()> {
         let rel = self.place(&file.target)?;
-        file.flush()?;
+        // Not flushed one by one: the commit flushes the whole file system
+        // once before anything appears (one sync, not two per file).
+        let target = file.target.clone();
+        file.writer()
+            .flush()
+            .map_err(|e| Error::io(&target, "cannot write", e))?;
         let mut temp = file.temp.take().expect("staged file is open");
         if temp.name.is_none() && self.unnamed >= MAX_UNNAMED {
             let name = self
@@ -851,10 +867,37 @@ impl OutputBatch {
         Ok(done)
     }
 
+    /// Puts every staged file (and the folders holding them) on disk: one
+    /// `syncfs` of the file system, or, where that fails, each file and
+    /// folder in turn.
+    fn sync_staged(&mut self, staging: &Path) -> Result<()> {
+        if sync_file_system(staging).is_ok() {
+            return Ok(());
+        }
+        let mut dirs = std::collections::BTreeSet::new();
+        for p in self.pending.iter_mut() {
+            let synced = match (&p.temp.file, &p.temp.name) {
+                (Some(f), _) => f.sync_all(),
+                (None, Some(name)) => File::open(name).and_then(|f| f.sync_all()),
+                (None, None) => Ok(()),
+            };
+            synced.map_err(|e| Error::io(&p.target, "cannot flush to disk", e))?;
+            if let Some(d) = p.temp.name.as_deref().and_then(Path::parent) {
+                dirs.insert(d.to_path_buf());
+            }
+        }
+        dirs.insert(staging.to_path_buf());
+        for d in dirs.iter().rev() {
+            fsync_dir(d);
+        }
+        Ok(())
+    }
+
     fn commit_new_folder(&mut self) -> Result<Vec<PathBuf>> {
         let root = self.root.clone().expect("root set");
         let staging = self.staging_path().to_path_buf();
-        let mut dirs = vec![staging.clone()];
+        let mut dirs = std::collections::HashSet::new();
+        dirs.insert(staging.clone());
         for p in self.pending.iter_mut() {
             let at = staging.join(&p.rel);
             let dir = parent_of(&at);
@@ -864,15 +907,14 @@ impl OutputBatch {
                     .mode(DIR_MODE)
                     .create(&dir)
                     .map_err(|e| Error::io(&p.target, "cannot stage", e))?;
-                dirs.push(dir);
+                dirs.insert(dir);
             }
             p.temp
                 .name_it(&at)
                 .map_err(|e| Error::io(&p.target, "cannot stage", e))?;
         }
-        for d in dirs.iter().rev() {
-            fsync_dir(d);
-        }
+        // every file and folder of the batch on disk before the folder appears
+        self.sync_staged(&staging)?;
         if root.symlink_metadata().is_ok() {
             return Err(Error::Exists { path: root });
         }
@@ -904,6 +946,8 @@ impl OutputBatch {
             }
             moves.push((name, p.rel.to_string_lossy().into_owned()));
         }
+        // the staged files on disk before the journal points at them
+        self.sync_staged(&staging)?;
         let journal = Journal {
             force: self.force,
             moves,
@@ -965,10 +1009,14 @@ impl OutputBatch {
             }
             return Err(e);
         }
-        let mut dirs: Vec<&Path> = done.iter().filter_map(|p| p.parent()).collect();
-        dirs.dedup();
-        for d in dirs {
-            fsync_dir(d);
+        // the moves on disk (every folder they touched) before the journal goes
+        if sync_file_system(&root).is_err() {
+            let mut dirs: Vec<&Path> = done.iter().filter_map(|p| p.parent()).collect();
+            dirs.sort();
+            dirs.dedup();
+            for d in dirs {
+                fsync_dir(d);
+            }
         }
         let _ = fs::remove_file(&journal_at);
         let _ = fs::remove_dir(&staging);
