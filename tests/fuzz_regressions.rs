@@ -142,6 +142,17 @@ fn every_corpus_reaches_the_accepting_path() {
         }),
         ("sealed_header", |d| seal::SealedHeader::parse(d).is_ok()),
         ("manifest", |d| Manifest::parse(d).is_ok()),
+        ("plan_file", |d| {
+            keyceremony::plan::Plan::parse(std::path::Path::new("p.toml"), d).is_ok()
+        }),
+        ("transcript", |d| {
+            keyceremony::transcript::verify_bytes(
+                std::path::Path::new("t.jsonl"),
+                d,
+                &Default::default(),
+            )
+            .is_ok()
+        }),
     ];
     for (target, accepts) in accepts {
         let files = files_in(&repo().join("fuzz/corpus").join(target));

@@ -38,6 +38,8 @@ pub const TARGETS: &[(&str, Body)] = &[
     ("nexus_header", nexus_header),
     ("gzip_reader", gzip_reader),
     ("tar_reader", tar_reader),
+    ("plan_file", plan_file),
+    ("transcript", transcript),
     ("manifest", manifest),
 ];
 
@@ -327,5 +329,39 @@ pub fn manifest(data: &[u8]) {
     if let Ok(m) = Manifest::parse(data) {
         let again = Manifest::parse(m.to_json().as_bytes()).expect("a written manifest parses");
         assert_eq!(again, m, "manifest round trip differs");
+    }
+}
+
+/// A ceremony plan (`ceremony/*.toml`): parsing never panics, and a plan
+/// that parses parses again the same way from the same bytes.
+pub fn plan_file(data: &[u8]) {
+    let at = Path::new("fuzz-plan.toml");
+    let first = keyceremony::plan::Plan::parse(at, data);
+    let again = keyceremony::plan::Plan::parse(at, data);
+    assert_eq!(
+        first.is_ok(),
+        again.is_ok(),
+        "the same plan bytes parsed differently"
+    );
+}
+
+/// A transcript (`transcript.jsonl`): verifying never panics, and a
+/// transcript that verifies stops verifying when its last byte is cut off
+/// (a truncated last line) or a line is dropped.
+pub fn transcript(data: &[u8]) {
+    use keyceremony::transcript::{verify_bytes, VerifyOptions};
+    let at = Path::new("fuzz-transcript.jsonl");
+    let opts = VerifyOptions::default();
+    if verify_bytes(at, data, &opts).is_ok() {
+        assert!(
+            verify_bytes(at, &data[..data.len() - 1], &opts).is_err(),
+            "a transcript without its last byte verified"
+        );
+        if let Some(first_end) = data.iter().position(|&b| b == b'\n') {
+            assert!(
+                verify_bytes(at, &data[first_end + 1..], &opts).is_err(),
+                "a transcript without its first line verified"
+            );
+        }
     }
 }
