@@ -164,7 +164,6 @@ pub fn deliver(
                 sealing,
                 out,
                 force,
-                progress: true,
             };
             Ok(Delivered::Bundle(bundle::seal_key(key, request, events)?))
         }

@@ -18,6 +18,11 @@ use crate::token::Slot;
 /// Receives events as they happen.
 pub trait EventSink {
     fn emit(&mut self, event: Event);
+
+    /// Where long steps report their progress (silent unless the sink says).
+    fn progress(&self) -> crate::progress::Progress {
+        crate::progress::Progress::silent()
+    }
 }
 
 /// Collects events in order.

@@ -30,6 +30,7 @@ pub mod pcsc_loader;
 pub mod pgp_words;
 pub mod plan;
 pub mod preflight;
+pub mod progress;
 pub mod qr;
 pub mod record;
 pub mod recovery;

@@ -604,7 +604,6 @@ fn bundle_passphrases_go_through_the_console() {
             sealing: keyceremony::bundle::Sealing::NexusBackup(pass),
             out: out.clone(),
             force: false,
-            progress: false,
         },
         &mut events,
     )
@@ -620,10 +619,7 @@ fn bundle_passphrases_go_through_the_console() {
     let c = keyceremony::bundle::verify_bundle(
         &out,
         &unsealing,
-        &keyceremony::bundle::Options {
-            force: false,
-            progress: false,
-        },
+        &keyceremony::bundle::Options::default(),
         &mut events,
     )
     .unwrap();
@@ -651,4 +647,118 @@ fn a_share_typed_from_a_sheet_is_read_through_the_console() {
     ));
     assert!(matches!(&events[..], [Event::TypedShareRead { id: 2, .. }]));
     drop(room);
+}
+
+/// An event sink whose progress handle records each step, as a runner
+/// that shows its own progress would.
+struct WithProgress {
+    events: Vec<Event>,
+    steps: std::sync::Arc<std::sync::Mutex<Vec<(String, Option<u64>, u64)>>>,
+}
+
+struct StepSeen {
+    index: usize,
+    steps: std::sync::Arc<std::sync::Mutex<Vec<(String, Option<u64>, u64)>>>,
+}
+
+impl keyceremony::progress::StepProgress for StepSeen {
+    fn advance(&self, bytes: u64) {
+        self.steps.lock().unwrap()[self.index].2 += bytes;
+    }
+    fn finish(&self) {}
+}
+
+struct Steps(std::sync::Arc<std::sync::Mutex<Vec<(String, Option<u64>, u64)>>>);
+
+impl keyceremony::progress::ProgressSink for Steps {
+    fn begin(
+        &self,
+        step: keyceremony::progress::Step,
+        total: Option<u64>,
+    ) -> std::sync::Arc<dyn keyceremony::progress::StepProgress> {
+        let mut steps = self.0.lock().unwrap();
+        steps.push((step.to_string(), total, 0));
+        std::sync::Arc::new(StepSeen {
+            index: steps.len() - 1,
+            steps: std::sync::Arc::clone(&self.0),
+        })
+    }
+}
+
+impl keyceremony::events::EventSink for WithProgress {
+    fn emit(&mut self, event: Event) {
+        self.events.push(event);
+    }
+    fn progress(&self) -> keyceremony::progress::Progress {
+        keyceremony::progress::Progress::new(std::sync::Arc::new(Steps(std::sync::Arc::clone(
+            &self.steps,
+        ))))
+    }
+}
+
+#[test]
+fn long_steps_report_progress_to_the_sink_and_print_nothing() {
+    let room = room();
+    std::fs::create_dir_all(&room.out).unwrap();
+    let out = room.out.join("k.tar.gz.enc");
+    let mut console = ScriptedConsole::new()
+        .expect_secret("Passphrase for the Nexus backup", "one passphrase")
+        .expect_secret("The same passphrase again", "one passphrase");
+    let pass = keyceremony::bundle::ask_new_passphrase(&mut console).unwrap();
+    console.finish();
+    let mut sink = WithProgress {
+        events: Vec::new(),
+        steps: Default::default(),
+    };
+    let data = room.out.join("data");
+    std::fs::create_dir_all(&data).unwrap();
+    std::fs::write(data.join("blob"), vec![7u8; 100_000]).unwrap();
+    let includes = keyceremony::bundle::Include::collect_in(&room.out, Path::new("data")).unwrap();
+    keyceremony::bundle::seal_key(
+        &key(),
+        keyceremony::bundle::SealRequest {
+            meta: keyceremony::bundle::BundleMeta::new(None, "progress"),
+            includes,
+            sealing: keyceremony::bundle::Sealing::NexusBackup(pass),
+            out: out.clone(),
+            force: false,
+        },
+        &mut sink,
+    )
+    .unwrap();
+    let sealed: Vec<_> = sink.steps.lock().unwrap().clone();
+    assert_eq!(sealed.len(), 2, "{sealed:?}");
+    assert!(sealed[0].0.starts_with("deriving the key"), "{sealed:?}");
+    assert_eq!(sealed[0].1, None);
+    assert_eq!(sealed[1].0, "sealing");
+    // the included file's bytes, each counted
+    assert_eq!(sealed[1].1, Some(100_000), "{sealed:?}");
+    assert_eq!(sealed[1].2, 100_000, "{sealed:?}");
+
+    let mut console =
+        ScriptedConsole::new().expect_secret("Passphrase of the Nexus backup", "one passphrase");
+    let unsealing = keyceremony::bundle::unsealing_for(&out, None, None, &mut console).unwrap();
+    console.finish();
+    sink.steps.lock().unwrap().clear();
+    keyceremony::bundle::verify_bundle(
+        &out,
+        &unsealing,
+        &keyceremony::bundle::Options::default(),
+        &mut sink,
+    )
+    .unwrap();
+    let read: Vec<String> = sink
+        .steps
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|s| s.0.clone())
+        .collect();
+    assert_eq!(read.len(), 3, "{read:?}");
+    assert_eq!(&read[1..], ["checking", "opening"]);
+    let file_len = std::fs::metadata(&out).unwrap().len();
+    for s in &sink.steps.lock().unwrap()[1..] {
+        assert!(s.1.is_some_and(|t| t > 0 && t < file_len), "{s:?}");
+        assert_eq!(Some(s.2), s.1, "every byte counted: {s:?}");
+    }
 }

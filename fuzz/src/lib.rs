@@ -192,10 +192,7 @@ fn bundle_file(data: &[u8]) -> &'static Path {
 }
 
 fn quiet() -> bundle::Options {
-    bundle::Options {
-        force: false,
-        progress: false,
-    }
+    bundle::Options::default()
 }
 
 /// An age bundle: `bundle::inspect` (the bounded header read) and

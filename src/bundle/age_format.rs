@@ -11,10 +11,10 @@ use zeroize::Zeroizing;
 
 use super::content::{self, Sink, Unpacked, CHUNK};
 use super::pipeline;
-use super::progress::Progress;
 use super::{read_small_file, BundleMeta, Include, Inspection, Kind, Manifest};
 use crate::atomic_file::StagedFile;
 use crate::error::{Error, Result};
+use crate::progress::{Progress, Step};
 use crate::secret::RootKey;
 
 pub const AGE_MAGIC: &[u8] = b"age-encryption.org/v1\n";
@@ -273,7 +273,7 @@ pub fn read(
         .metadata()
         .map_err(|e| Error::io(path, "cannot read", e))?
         .len();
-    let bar = progress.bytes("opening", size);
+    let bar = progress.bytes(Step::Opening, size);
     let mut input = BufReader::with_capacity(CHUNK, bar.wrap_read(file));
     let header = read_header(path, &mut input)?;
     let decryptor = age::Decryptor::new_buffered(Cursor::new(header).chain(input))

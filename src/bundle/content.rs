@@ -12,10 +12,10 @@ use super::manifest::{
     FileRecord, Manifest, MANIFEST_PATH, MAX_FILES, MAX_MANIFEST_LEN, ROOT_KEY_PATH,
 };
 use super::path_tree::{Clash, PathTree};
-use super::progress::Progress;
 use super::tar::{Entry, TarError, TarReader, TarWriter};
 use super::{BundleMeta, Contents, Include, Kind};
 use crate::error::{Error, Result};
+use crate::progress::{Progress, Step};
 use crate::secret::RootKey;
 
 /// SHA-256 of file contents. ring's assembly, since hashing is the slowest
@@ -85,7 +85,7 @@ pub fn write_content<W: Write>(
         .filter_map(|i| fs::metadata(&i.source).ok())
         .map(|m| m.len())
         .sum();
-    let bar = progress.bytes("sealing", total);
+    let bar = progress.bytes(Step::Sealing, total);
     let mut buf = vec![0u8; CHUNK];
     for inc in includes {
         let src = &inc.source;

@@ -76,7 +76,6 @@ pub mod manifest;
 mod nexus_format;
 mod path_tree;
 mod pipeline;
-mod progress;
 mod request;
 pub mod tar;
 
@@ -329,15 +328,17 @@ fn collect_into(path: &Path, name: &str, out: &mut Vec<Include>) -> Result<()> {
 pub struct Options {
     /// Replace an existing output file, or write into a non-empty folder.
     pub force: bool,
-    /// Draw progress bars on standard error when it is a terminal.
-    pub progress: bool,
+    /// Where long steps report progress (silent by default); the request
+    /// functions ([`seal_key`], [`verify_bundle`], [`open_bundle`]) use
+    /// their event sink's instead.
+    pub progress: crate::progress::Progress,
 }
 
 impl Default for Options {
     fn default() -> Self {
         Options {
             force: false,
-            progress: true,
+            progress: crate::progress::Progress::silent(),
         }
     }
 }
@@ -446,7 +447,7 @@ pub fn create(
     if !options.force && path.symlink_metadata().is_ok() {
         return Err(Error::Exists { path });
     }
-    let progress = progress::Progress::new(options.progress);
+    let progress = &options.progress;
     let manifest = match sealing {
         Sealing::Age(recipients) => age_format::create(
             key,
@@ -455,10 +456,10 @@ pub fn create(
             recipients,
             &path,
             options.force,
-            &progress,
+            progress,
         )?,
         Sealing::NexusBackup(pass) => {
-            nexus_format::create(key, meta, includes, pass, &path, options.force, &progress)?
+            nexus_format::create(key, meta, includes, pass, &path, options.force, progress)?
         }
     };
     let size = fs::metadata(&path)
@@ -508,11 +509,11 @@ fn read_with(
     sink: &mut dyn content::Sink,
     options: &Options,
 ) -> Result<content::Unpacked> {
-    let progress = progress::Progress::new(options.progress);
+    let progress = &options.progress;
     match (detect(path)?, unsealing) {
-        (Kind::Age, Unsealing::Identities(ids)) => age_format::read(path, ids, sink, &progress),
+        (Kind::Age, Unsealing::Identities(ids)) => age_format::read(path, ids, sink, progress),
         (Kind::NexusBackup, Unsealing::Passphrase(p)) => {
-            nexus_format::read(path, p, sink, &progress)
+            nexus_format::read(path, p, sink, progress)
         }
         (Kind::Age, Unsealing::Passphrase(_)) => Err(Error::input(
             path,

@@ -22,10 +22,10 @@ use super::content::{self, fault, Sink, StreamFault, Unpacked, CHUNK};
 use super::gcm::{GcmStream, NONCE_LEN, TAG_LEN};
 use super::gzip::GzipWriter;
 use super::pipeline;
-use super::progress::Progress;
 use super::{BundleMeta, Include, Inspection, KdfInfo, Kind, Manifest, Passphrase};
 use crate::atomic_file::StagedFile;
 use crate::error::{Error, Result};
+use crate::progress::{Progress, Step};
 use crate::secret::RootKey;
 
 pub const SALT_LEN: usize = 16;
@@ -56,7 +56,7 @@ fn derive_key(
     let params = argon2::Params::new(ARGON2_M_KIB, ARGON2_T, ARGON2_P, Some(32))
         .expect("fixed parameters are valid");
     let argon = argon2::Argon2::new(argon2::Algorithm::Argon2id, argon2::Version::V0x13, params);
-    let spinner = progress.spinner("deriving the key from the passphrase (Argon2id, 64 MiB)");
+    let spinner = progress.spinner(Step::DerivingKey);
     let mut key = Zeroizing::new([0u8; 32]);
     // Argon2's 64 MiB of working memory, wiped when done (its own
     // allocation in hash_password_into is freed as it is).
@@ -309,7 +309,7 @@ pub fn read(
     // Pass 1: authenticate the ciphertext; no plaintext yet.
     file.seek(SeekFrom::Start(NEXUS_HEADER_LEN as u64))
         .map_err(rerr)?;
-    let bar = progress.bytes("checking", l.ciphertext_len);
+    let bar = progress.bytes(Step::Checking, l.ciphertext_len);
     let mut gcm = GcmStream::new(&aes_key, &l.nonce);
     let mut buf = vec![0u8; 1 << 20];
     let mut left = l.ciphertext_len;
@@ -336,7 +336,7 @@ pub fn read(
     // Pass 2: decrypt, gunzip, unpack; the tag is checked again at the end.
     file.seek(SeekFrom::Start(NEXUS_HEADER_LEN as u64))
         .map_err(rerr)?;
-    let bar = progress.bytes("opening", l.ciphertext_len);
+    let bar = progress.bytes(Step::Opening, l.ciphertext_len);
     let plain = GcmReader {
         inner: bar.wrap_read(file),
         gcm: Some(GcmStream::new(&aes_key, &l.nonce)),

@@ -21,8 +21,6 @@ pub struct SealRequest {
     /// A file name, or an existing folder (default name inside).
     pub out: PathBuf,
     pub force: bool,
-    /// Progress bars on standard error when it is a terminal.
-    pub progress: bool,
 }
 
 /// What [`seal_key`] wrote.
@@ -46,7 +44,7 @@ pub fn seal_key(key: &RootKey, request: SealRequest, events: &mut dyn EventSink)
     }
     let options = Options {
         force: request.force,
-        progress: request.progress,
+        progress: events.progress(),
     };
     let created = create(
         key,
@@ -137,7 +135,11 @@ pub fn verify_bundle(
     options: &Options,
     events: &mut dyn EventSink,
 ) -> Result<Contents> {
-    let contents = verify(file, unsealing, options)?;
+    let options = Options {
+        progress: events.progress(),
+        ..options.clone()
+    };
+    let contents = verify(file, unsealing, &options)?;
     told(file, &contents, events);
     Ok(contents)
 }
@@ -151,7 +153,11 @@ pub fn open_bundle(
     options: &Options,
     events: &mut dyn EventSink,
 ) -> Result<Contents> {
-    let contents = open(file, unsealing, out_dir, options)?;
+    let options = Options {
+        progress: events.progress(),
+        ..options.clone()
+    };
+    let contents = open(file, unsealing, out_dir, &options)?;
     told(file, &contents, events);
     Ok(contents)
 }

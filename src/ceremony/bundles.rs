@@ -105,7 +105,6 @@ impl Runner<'_> {
                 sealing,
                 out,
                 force: false,
-                progress: false,
             },
             &mut relay,
         );
@@ -119,10 +118,7 @@ impl Runner<'_> {
             sealed.created.size,
             sha256.to_hex()
         ));
-        let options = Options {
-            force: false,
-            progress: false,
-        };
+        let options = Options::default();
         let mut check_once = || -> Result<(bool, String), Stop> {
             match &check {
                 Some(unsealing) => {

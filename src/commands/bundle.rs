@@ -48,7 +48,6 @@ pub fn run(
                     sealing,
                     out: a.out.clone(),
                     force: a.force,
-                    progress: true,
                 },
                 events,
             )?;
@@ -72,7 +71,7 @@ pub fn run(
             let unsealing = unsealing(&a.file, &a.unseal, console)?;
             let options = Options {
                 force: a.force,
-                progress: true,
+                ..Options::default()
             };
             let c = bundle::open_bundle(&a.file, &unsealing, &a.out, &options, events)?;
             let (mut text, mut json) = describe_contents(&a.file, &c);

@@ -22,6 +22,7 @@ pub mod ceremony_run;
 pub mod completions;
 pub mod man;
 pub mod preflight;
+pub mod progress;
 pub mod qr;
 pub mod split;
 pub mod token;
@@ -65,6 +66,10 @@ pub struct PrintEvents;
 impl EventSink for PrintEvents {
     fn emit(&mut self, event: Event) {
         eprintln!("{}", crate::terminal::escape_lines(&event.to_string()));
+    }
+
+    fn progress(&self) -> crate::progress::Progress {
+        crate::progress::Progress::new(std::sync::Arc::new(progress::TerminalBars::new()))
     }
 }
 
