@@ -649,16 +649,19 @@ fn a_share_typed_from_a_sheet_is_read_through_the_console() {
     drop(room);
 }
 
+/// Each step seen: its name, its size, the bytes counted.
+type StepLog = std::sync::Arc<std::sync::Mutex<Vec<(String, Option<u64>, u64)>>>;
+
 /// An event sink whose progress handle records each step, as a runner
 /// that shows its own progress would.
 struct WithProgress {
     events: Vec<Event>,
-    steps: std::sync::Arc<std::sync::Mutex<Vec<(String, Option<u64>, u64)>>>,
+    steps: StepLog,
 }
 
 struct StepSeen {
     index: usize,
-    steps: std::sync::Arc<std::sync::Mutex<Vec<(String, Option<u64>, u64)>>>,
+    steps: StepLog,
 }
 
 impl keyceremony::progress::StepProgress for StepSeen {
@@ -668,7 +671,7 @@ impl keyceremony::progress::StepProgress for StepSeen {
     fn finish(&self) {}
 }
 
-struct Steps(std::sync::Arc<std::sync::Mutex<Vec<(String, Option<u64>, u64)>>>);
+struct Steps(StepLog);
 
 impl keyceremony::progress::ProgressSink for Steps {
     fn begin(

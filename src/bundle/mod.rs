@@ -324,7 +324,7 @@ fn collect_into(path: &Path, name: &str, out: &mut Vec<Include>) -> Result<()> {
 }
 
 /// Switches that do not change the result.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Default)]
 pub struct Options {
     /// Replace an existing output file, or write into a non-empty folder.
     pub force: bool,
@@ -332,15 +332,6 @@ pub struct Options {
     /// functions ([`seal_key`], [`verify_bundle`], [`open_bundle`]) use
     /// their event sink's instead.
     pub progress: crate::progress::Progress,
-}
-
-impl Default for Options {
-    fn default() -> Self {
-        Options {
-            force: false,
-            progress: crate::progress::Progress::silent(),
-        }
-    }
 }
 
 /// What [`create`] wrote.

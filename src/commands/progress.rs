@@ -16,6 +16,12 @@ pub struct TerminalBars {
     enabled: bool,
 }
 
+impl Default for TerminalBars {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 impl TerminalBars {
     pub fn new() -> Self {
         use std::io::IsTerminal;
