@@ -679,6 +679,8 @@ pub struct OutputBatch {
     landing: Landing,
     staging: Option<Staging>,
     pending: Vec<Pending>,
+    /// The targets of `pending`, to refuse one named twice in constant time.
+    targets: std::collections::HashSet<PathBuf>,
     unnamed: usize,
     /// Folders this batch made, outermost first.
     created_dirs: Vec<PathBuf>,
@@ -717,6 +719,7 @@ impl OutputBatch {
             landing: Landing::Existing,
             staging: None,
             pending: Vec::new(),
+            targets: std::collections::HashSet::new(),
             unnamed: 0,
             created_dirs: Vec::new(),
         }
@@ -748,7 +751,7 @@ impl OutputBatch {
                 path: target.to_path_buf(),
             });
         }
-        if self.pending.iter().any(|p| p.target == target) {
+        if self.targets.contains(target) {
             return Err(Error::Usage(format!(
                 "{}: the same output file is named twice",
                 target.display()
@@ -798,6 +801,7 @@ impl OutputBatch {
             // its name in the (locked) staging folder is all the batch needs
             temp.file = None;
         }
+        self.targets.insert(file.target.clone());
         self.pending.push(Pending {
             target: file.target.clone(),
             rel,
