@@ -453,6 +453,25 @@ pub enum CeremonyCommand {
     VerifyTranscript(VerifyTranscriptArgs),
     /// Write the printable transcript (HTML, A4 or Letter) with signature lines, after verifying it
     PrintTranscript(PrintTranscriptArgs),
+    /// Rehearse a recovery from a ceremony folder: open every output once, reconstruct from every t-subset (the key never shown), write a signed rehearsal record chained to the transcript
+    Rehearse(RehearseArgs),
+}
+
+#[derive(Debug, Args)]
+#[command(after_help = "Examples:
+  keyceremony ceremony rehearse demo-ceremony --pin-file pin.txt --yes
+  keyceremony ceremony verify-transcript demo-ceremony/rehearsal-<time>.jsonl --chain-from <the transcript's final hash>")]
+pub struct RehearseArgs {
+    /// The ceremony folder: ceremony.json, transcript.jsonl and the outputs shard-<id>.json, .png, .jpg, .age
+    #[arg(value_name = "DIR")]
+    pub dir: PathBuf,
+
+    /// Go on without asking first
+    #[arg(long)]
+    pub yes: bool,
+
+    #[command(flatten)]
+    pub unseal: UnsealArgs,
 }
 
 #[derive(Debug, Args)]

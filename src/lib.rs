@@ -33,6 +33,7 @@ pub mod preflight;
 pub mod qr;
 pub mod record;
 pub mod recovery;
+pub mod rehearse;
 pub mod seal;
 pub mod seal_target;
 pub mod secret;

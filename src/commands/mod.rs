@@ -23,6 +23,7 @@ pub mod completions;
 pub mod man;
 pub mod preflight;
 pub mod qr;
+pub mod rehearse;
 pub mod split;
 pub mod token;
 pub mod verify;
