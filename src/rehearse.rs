@@ -340,10 +340,16 @@ pub fn rehearse(
         (mode == Mode::Rehearsal && d.is_dir()).then_some(d)
     });
     let stamp = transcript::format_time(time::OffsetDateTime::now_utc()).replace(':', "");
-    let record_out = dir.join(format!("rehearsal-{stamp}.jsonl"));
-    if record_out.exists() {
-        return Err(Error::Exists { path: record_out });
-    }
+    // a second rehearsal in the same second gets the next free number
+    let record_out = (1..=100)
+        .map(|k| match k {
+            1 => dir.join(format!("rehearsal-{stamp}.jsonl")),
+            k => dir.join(format!("rehearsal-{stamp}-{k}.jsonl")),
+        })
+        .find(|p| !p.exists())
+        .ok_or_else(|| Error::Exists {
+            path: dir.join(format!("rehearsal-{stamp}.jsonl")),
+        })?;
     if !request.yes {
         let question = format!(
             "Rehearse ceremony {}: open {} outputs ({sealed} sealed, each asking its token's PIN and touch), \
