@@ -156,6 +156,10 @@ pub struct VerifyArgs {
     #[arg(required = true, value_name = "PATH")]
     pub paths: Vec<PathBuf>,
 
+    /// The ceremony record (ceremony.json) every share must belong to: a custodian's yearly check
+    #[arg(long, value_name = "RECORD")]
+    pub record: Option<PathBuf>,
+
     #[command(flatten)]
     pub unseal: UnsealArgs,
 }
