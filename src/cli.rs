@@ -40,6 +40,8 @@ pub enum Command {
     Verify(VerifyArgs),
     /// Reconstruct the key from at least t shards and hand it over as asked
     Assemble(AssembleArgs),
+    /// Add custodians: from t good shares, new shares at ids n+1.. on the same polynomial (the key and every existing share unchanged)
+    Extend(ExtendArgs),
     /// Printed QR shards: read codes from scans and photos
     #[command(subcommand)]
     Qr(QrCommand),
@@ -148,6 +150,54 @@ pub struct SplitArgs {
     /// Allow sealing more than one share to the same token (whoever holds it then holds several shares)
     #[arg(long)]
     pub allow_same_token: bool,
+}
+
+#[derive(Debug, Args)]
+#[command(after_help = "Examples:
+  keyceremony extend vault/shard-1.json vault/shard-2.json --record vault/ceremony.json --add 1 --custodian \"Dora Dean\" --out vault-extended")]
+pub struct ExtendArgs {
+    /// At least t shares of the ceremony: shard files, QR images, sealed shares (.age)
+    #[arg(required = true, value_name = "SHARD")]
+    pub paths: Vec<PathBuf>,
+
+    /// The ceremony's newest record (ceremony.json); a new one naming the new ids is written into --out
+    #[arg(long, value_name = "RECORD")]
+    pub record: PathBuf,
+
+    /// How many shares to add (ids n+1..n+K)
+    #[arg(long, value_name = "K")]
+    pub add: u8,
+
+    /// New output folder: created, must be empty
+    #[arg(long, value_name = "DIR")]
+    pub out: PathBuf,
+
+    /// Names for the new shares, in order (repeat)
+    #[arg(long = "custodian", value_name = "NAME")]
+    pub custodians: Vec<String>,
+
+    /// The transcript the signed segment continues [default: transcript.jsonl beside the record, if any]
+    #[arg(long, value_name = "FILE")]
+    pub transcript: Option<PathBuf>,
+
+    /// Also write shard-<i>.png, .svg and a printable sheet .html per new share
+    #[arg(long)]
+    pub qr: bool,
+
+    /// Seal the i-th new share to the YubiKey with the i-th serial given (repeat)
+    #[arg(long = "seal-to", value_name = "SERIAL")]
+    pub seal_to: Vec<u32>,
+
+    /// Seal the next new share (after those of --seal-to) to this age1yubikey1... recipient (repeat)
+    #[arg(long = "seal-to-recipient", value_name = "RECIPIENT")]
+    pub seal_to_recipient: Vec<String>,
+
+    /// Allow sealing more than one share to the same token
+    #[arg(long)]
+    pub allow_same_token: bool,
+
+    #[command(flatten)]
+    pub unseal: UnsealArgs,
 }
 
 #[derive(Debug, Args)]

@@ -24,6 +24,7 @@ pub mod console;
 pub mod digest;
 pub mod error;
 pub mod events;
+pub mod extend;
 pub mod input_file;
 pub mod inputs;
 pub mod pcsc_loader;

@@ -230,7 +230,9 @@ fn for_each_subset(ids: &[u8], k: usize, mut f: impl FnMut(&[u8])) {
     }
 }
 
-fn load_record(path: &Path) -> Result<(CeremonyRecord, Sha256Digest)> {
+/// Reads a ceremony record (and the SHA-256 of its bytes); a shard file or
+/// anything else is refused naming the file.
+pub(crate) fn load_record(path: &Path) -> Result<(CeremonyRecord, Sha256Digest)> {
     let bytes = crate::input_file::read(path, shard::MAX_JSON_LEN, "ceremony record")?;
     let digest = Sha256Digest::of(&bytes);
     match shard::parse_document(&bytes).map_err(|e| Error::input(path, e))? {
@@ -275,9 +277,11 @@ fn output_files(dir: &Path) -> Result<Vec<(u8, PathBuf)>> {
     Ok(out)
 }
 
+/// One polynomial under one ceremony id (the share count may differ: see
+/// `extend`).
 fn same_split(a: &CeremonyInfo, b: &CeremonyInfo) -> bool {
     a.ceremony_id == b.ceremony_id
-        && a.params == b.params
+        && a.params.threshold() == b.params.threshold()
         && a.commitments.to_compressed() == b.commitments.to_compressed()
 }
 
