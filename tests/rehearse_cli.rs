@@ -418,3 +418,40 @@ fn a_ceremony_folder_without_its_transcript_is_refused() {
         r.stdout
     );
 }
+
+#[test]
+fn a_forgery_under_the_ceremony_id_is_named_forged() {
+    use keyceremony::secret::RootKey;
+    use keyceremony::shamir;
+    use keyceremony::shard::ShardFile;
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    split_generated(&dir.join("c"), 2, 3);
+    let path = dir.join("c/shard-2.json");
+    let real = ShardFile::parse(&std::fs::read(&path).unwrap()).unwrap();
+    let (shares, commitments) =
+        shamir::split(&RootKey::generate(), real.info.params, rand_core::OsRng);
+    let mut info = real.info.clone();
+    info.fingerprint = commitments.fingerprint();
+    info.commitments = commitments;
+    let fake = ShardFile {
+        info,
+        share: shares.into_iter().nth(1).unwrap(),
+        custodian: None,
+    };
+    std::fs::write(&path, fake.to_json().as_bytes()).unwrap();
+    let r = run_in(dir, &["ceremony", "rehearse", "c", "--yes"]);
+    assert_eq!(r.code, 1, "{}", r.stdout);
+    assert!(
+        r.stdout.contains("BAD  c/shard-2.json: FORGED"),
+        "{}",
+        r.stdout
+    );
+    assert!(
+        r.stdout
+            .contains("share 2: BAD (no usable output: c/shard-2.json), spoils 2 of 3 subsets"),
+        "{}",
+        r.stdout
+    );
+    assert!(r.stdout.contains("1 of 3 reconstructed"), "{}", r.stdout);
+}
