@@ -455,3 +455,36 @@ fn a_forgery_under_the_ceremony_id_is_named_forged() {
     );
     assert!(r.stdout.contains("1 of 3 reconstructed"), "{}", r.stdout);
 }
+
+/// Without --yes the library asks once, on the console, before it opens
+/// anything: "no" opens and writes nothing; "yes" goes on.
+#[test]
+fn the_library_asks_before_it_opens_anything() {
+    use keyceremony::console::ScriptedConsole;
+    use keyceremony::inputs::InputOptions;
+    use keyceremony::rehearse::{rehearse, RehearseRequest};
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("c");
+    split_generated(&dir, 2, 3);
+    let request = RehearseRequest {
+        dir: dir.clone(),
+        yes: false,
+        inputs: InputOptions::default(),
+    };
+    let mut events: Vec<keyceremony::events::Event> = Vec::new();
+    let mut no =
+        ScriptedConsole::new().expect_confirm("reconstruct from all 3 subsets of 2", false);
+    let refused = rehearse(&request, &mut no, &mut events).unwrap_err();
+    assert!(refused.to_string().contains("not confirmed"), "{refused}");
+    no.finish();
+    assert!(rehearsal_records(&dir).is_empty());
+
+    let mut yes = ScriptedConsole::new().expect_confirm("open 3 outputs (0 sealed", true);
+    let report = rehearse(&request, &mut yes, &mut events).unwrap();
+    yes.finish();
+    assert!(report.ok);
+    assert_eq!(report.reconstructed(), 3);
+    assert_eq!(report.subsets.len(), 3);
+    assert_eq!(rehearsal_records(&dir).len(), 1);
+    assert!(report.chained_to.is_none());
+}
