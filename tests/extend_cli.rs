@@ -160,6 +160,25 @@ fn new_shares_from_the_demo_ceremony_join_the_old_ones() {
         v.stdout
     );
 
+    // ...and with the old record: of the ceremony, but added after it
+    let v = run_in(
+        dir,
+        &[
+            "verify",
+            "--record",
+            "out/ceremony.json",
+            "more/shard-7.json",
+        ],
+    );
+    assert_eq!(v.code, 0, "{}", v.stdout);
+    assert!(
+        v.stdout.contains(
+            "share 7 is not among the record's 5 ids: it was added later (keyceremony extend)"
+        ),
+        "{}",
+        v.stdout
+    );
+
     // the segment: signed, chained to the ceremony transcript, the record's key still vouches for that
     let t = run_in(
         dir,

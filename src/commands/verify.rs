@@ -90,6 +90,19 @@ fn render(report: &VerifyReport) -> Outcome {
                 .custodian(facts.id)
                 .map(|c| format!(", held by {c} per the record"))
                 .unwrap_or_default();
+            if facts.id > info.params.shares() {
+                text.push(format!(
+                    "OK   {source}: belongs to ceremony {} of the record {} (same polynomial), but share {} \
+                     is not among the record's {} ids: it was added later (keyceremony extend); \
+                     check it against the newer record",
+                    info.ceremony_id,
+                    given.path.display(),
+                    facts.id,
+                    info.params.shares()
+                ));
+                belongs_json.push(json!({"source": source, "id": facts.id, "custodian": null, "added_after_record": true}));
+                continue;
+            }
             text.push(format!(
                 "OK   {source}: belongs to ceremony {} of the record {}: share {} of {}{who}",
                 info.ceremony_id,
