@@ -40,6 +40,8 @@ pub enum Command {
     Verify(VerifyArgs),
     /// Reconstruct the key from at least t shards and hand it over as asked
     Assemble(AssembleArgs),
+    /// Add custodians: from t good shares, new shares at ids n+1.. on the same polynomial (the key and every existing share unchanged)
+    Extend(ExtendArgs),
     /// Printed QR shards: read codes from scans and photos
     #[command(subcommand)]
     Qr(QrCommand),
@@ -151,10 +153,62 @@ pub struct SplitArgs {
 }
 
 #[derive(Debug, Args)]
+#[command(after_help = "Examples:
+  keyceremony extend vault/shard-1.json vault/shard-2.json --record vault/ceremony.json --add 1 --custodian \"Dora Dean\" --out vault-extended")]
+pub struct ExtendArgs {
+    /// At least t shares of the ceremony: shard files, QR images, sealed shares (.age)
+    #[arg(required = true, value_name = "SHARD")]
+    pub paths: Vec<PathBuf>,
+
+    /// The ceremony's newest record (ceremony.json); a new one naming the new ids is written into --out
+    #[arg(long, value_name = "RECORD")]
+    pub record: PathBuf,
+
+    /// How many shares to add (ids n+1..n+K)
+    #[arg(long, value_name = "K")]
+    pub add: u8,
+
+    /// New output folder: created, must be empty
+    #[arg(long, value_name = "DIR")]
+    pub out: PathBuf,
+
+    /// Names for the new shares, in order (repeat)
+    #[arg(long = "custodian", value_name = "NAME")]
+    pub custodians: Vec<String>,
+
+    /// The transcript the signed segment continues [default: transcript.jsonl beside the record, if any]
+    #[arg(long, value_name = "FILE")]
+    pub transcript: Option<PathBuf>,
+
+    /// Also write shard-<i>.png, .svg and a printable sheet .html per new share
+    #[arg(long)]
+    pub qr: bool,
+
+    /// Seal the i-th new share to the YubiKey with the i-th serial given (repeat)
+    #[arg(long = "seal-to", value_name = "SERIAL")]
+    pub seal_to: Vec<u32>,
+
+    /// Seal the next new share (after those of --seal-to) to this age1yubikey1... recipient (repeat)
+    #[arg(long = "seal-to-recipient", value_name = "RECIPIENT")]
+    pub seal_to_recipient: Vec<String>,
+
+    /// Allow sealing more than one share to the same token
+    #[arg(long)]
+    pub allow_same_token: bool,
+
+    #[command(flatten)]
+    pub unseal: UnsealArgs,
+}
+
+#[derive(Debug, Args)]
 pub struct VerifyArgs {
     /// Shard files, sealed shares (.age) and the ceremony record (ceremony.json); several are also checked as a set
     #[arg(required = true, value_name = "PATH")]
     pub paths: Vec<PathBuf>,
+
+    /// The ceremony record (ceremony.json) every share must belong to: a custodian's yearly check
+    #[arg(long, value_name = "RECORD")]
+    pub record: Option<PathBuf>,
 
     #[command(flatten)]
     pub unseal: UnsealArgs,
@@ -453,6 +507,25 @@ pub enum CeremonyCommand {
     VerifyTranscript(VerifyTranscriptArgs),
     /// Write the printable transcript (HTML, A4 or Letter) with signature lines, after verifying it
     PrintTranscript(PrintTranscriptArgs),
+    /// Rehearse a recovery from a ceremony folder: open every output once, reconstruct from every t-subset (the key never shown), write a signed rehearsal record chained to the transcript
+    Rehearse(RehearseArgs),
+}
+
+#[derive(Debug, Args)]
+#[command(after_help = "Examples:
+  keyceremony ceremony rehearse demo-ceremony --pin-file pin.txt --yes
+  keyceremony ceremony verify-transcript demo-ceremony/rehearsal-<time>.jsonl --chain-from <the transcript's final hash>")]
+pub struct RehearseArgs {
+    /// The ceremony folder: ceremony.json, transcript.jsonl and the outputs shard-<id>.json, .png, .jpg, .age
+    #[arg(value_name = "DIR")]
+    pub dir: PathBuf,
+
+    /// Go on without asking first
+    #[arg(long)]
+    pub yes: bool,
+
+    #[command(flatten)]
+    pub unseal: UnsealArgs,
 }
 
 #[derive(Debug, Args)]

@@ -298,13 +298,15 @@ pub struct SetAnalysis {
     pub conflict: Option<SetConflict>,
 }
 
-/// The facts that make two shards part of one split. Label, time and
-/// custodian are descriptive and may be shortened (QR codes), so they do not count.
+/// The facts that make two shards part of one split: the ceremony id and
+/// the polynomial (threshold and commitments). Label, time and custodian
+/// are descriptive and may be shortened (QR codes), so they do not count;
+/// nor does the share count, which `extend` raises: a share added later on
+/// the same polynomial belongs to the same split.
 fn identity(info: &CeremonyInfo) -> Identity {
     (
         info.ceremony_id.to_string(),
         info.params.threshold(),
-        info.params.shares(),
         info.commitments.to_compressed(),
     )
 }
@@ -432,7 +434,7 @@ pub fn analyse(items: Vec<Loaded>, failures: Vec<Rejected>) -> SetAnalysis {
     out
 }
 
-type Identity = (String, u8, u8, Vec<[u8; 33]>);
+type Identity = (String, u8, Vec<[u8; 33]>);
 
 /// The first ceremony id (in id order) whose shards fall into more than one
 /// split, with its groups, the largest first.

@@ -332,6 +332,59 @@ pub fn combine(shares: &[Share]) -> Result<RootKey, ShamirError> {
     RootKey::from_scalar(&secret.0).map_err(|_| ShamirError::WrongKey)
 }
 
+/// The share at `id` on the same polynomial, from at least t shares with
+/// distinct ids (Lagrange interpolation at `id`, never at zero: the key is
+/// not computed). Each given share is checked against the commitments
+/// first, and the new one after: it verifies as every share of the split
+/// does. Intermediate scalars are wiped.
+pub fn extend(
+    shares: &[Share],
+    commitments: &Commitments,
+    id: ShareId,
+) -> Result<Share, ShamirError> {
+    let t = commitments.threshold();
+    if shares.len() < t {
+        return Err(ShamirError::NotEnoughShares {
+            needed: t,
+            have: shares.len(),
+        });
+    }
+    let used = &shares[..t];
+    let mut seen = [false; 256];
+    for s in used {
+        if std::mem::replace(&mut seen[s.id.0 as usize], true) {
+            return Err(ShamirError::DuplicateId(s.id.0));
+        }
+        commitments.verify(s)?;
+    }
+    if seen[id.0 as usize] {
+        return Err(ShamirError::DuplicateId(id.0));
+    }
+    let x = Scalar::from(id.0 as u64);
+    let mut sum = Zeroizing::new(Scalar::ZERO);
+    for (i, si) in used.iter().enumerate() {
+        let xi = Scalar::from(si.id.0 as u64);
+        let mut num = Scalar::ONE;
+        let mut den = Scalar::ONE;
+        for (j, sj) in used.iter().enumerate() {
+            if i != j {
+                let xj = Scalar::from(sj.id.0 as u64);
+                num *= x - xj;
+                den *= xi - xj;
+            }
+        }
+        let inv = Option::<Scalar>::from(den.invert()).ok_or(ShamirError::DuplicateId(si.id.0))?;
+        let yi = Zeroizing::new(
+            scalar_from_bytes(si.value.expose()).expect("validated at construction"),
+        );
+        *sum += *yi * num * inv;
+    }
+    let bytes = Zeroizing::new(sum.to_repr());
+    let share = Share::new(id, &bytes)?;
+    commitments.verify(&share)?;
+    Ok(share)
+}
+
 /// Reconstructs the key from at least t shares, each checked against the
 /// commitments first, and checks the result against C_0 = k·G.
 pub fn combine_checked(
@@ -369,6 +422,41 @@ mod tests {
             b[31] = 1;
         }
         RootKey::from_bytes(&b).unwrap()
+    }
+
+    #[test]
+    fn extended_shares_lie_on_the_same_polynomial() {
+        let key = RootKey::generate();
+        let params = SplitParams::new(3, 5).unwrap();
+        let (shares, commitments) = split(&key, params, rand_core::OsRng);
+        // from shares 2, 4, 5: share 1 again, and a new share 9
+        let some = [shares[1].clone(), shares[3].clone(), shares[4].clone()];
+        let again = extend(&some, &commitments, ShareId::new(1).unwrap()).unwrap();
+        assert!(again == shares[0]);
+        let new = extend(&some, &commitments, ShareId::new(9).unwrap()).unwrap();
+        commitments.verify(&new).unwrap();
+        let with_new = [shares[0].clone(), new.clone(), shares[2].clone()];
+        assert_eq!(
+            combine_checked(&with_new, &commitments)
+                .unwrap()
+                .fingerprint(),
+            key.fingerprint()
+        );
+        // an id among the given ones, too few shares, a foreign share: refused
+        assert_eq!(
+            extend(&some, &commitments, ShareId::new(4).unwrap()).unwrap_err(),
+            ShamirError::DuplicateId(4)
+        );
+        assert!(matches!(
+            extend(&some[..2], &commitments, ShareId::new(9).unwrap()),
+            Err(ShamirError::NotEnoughShares { needed: 3, have: 2 })
+        ));
+        let (other, _) = split(&RootKey::generate(), params, rand_core::OsRng);
+        let mixed = [shares[0].clone(), shares[1].clone(), other[2].clone()];
+        assert_eq!(
+            extend(&mixed, &commitments, ShareId::new(9).unwrap()).unwrap_err(),
+            ShamirError::CommitmentMismatch
+        );
     }
 
     #[test]

@@ -164,6 +164,20 @@ pub struct Shares {
 }
 
 impl Shares {
+    /// Shares made elsewhere on one split (`extend`: new ids on an existing
+    /// polynomial), to be written by [`stage_share`] like a split's.
+    pub(crate) fn from_parts(
+        info: CeremonyInfo,
+        record: CeremonyRecord,
+        shards: Vec<ShardFile>,
+    ) -> Self {
+        Shares {
+            info,
+            record,
+            shards,
+        }
+    }
+
     /// The shards in share order (secret: each holds a share value).
     pub fn shards(&self) -> &[ShardFile] {
         &self.shards

@@ -3,15 +3,17 @@
 //! a set (one ceremony, no repeats, and with t or more, reconstructing the
 //! key with the recorded fingerprint). The key itself is discarded at once.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use crate::console::Console;
+use crate::error::{Error, Result};
 use crate::events::EventSink;
 use crate::inputs::{self, Item};
-use crate::record::{CeremonyId, CeremonyInfo};
+use crate::record::{CeremonyId, CeremonyInfo, CeremonyRecord};
 use crate::recovery::{self, RecoveryError, Rejected, Rejection, SetProblem};
 use crate::seal::{SealedWith, Unsealer};
 use crate::secret::KeyFingerprint;
+use crate::shard::{self, JsonDocument};
 
 /// The public facts of one good shard.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -51,7 +53,7 @@ pub struct SetVerdict {
     pub given: usize,
     /// `None`: fewer than t good shares, not reconstructed. `Some(Ok)`: the
     /// key they give has the recorded fingerprint. `Some(Err)`: it failed.
-    pub reconstructed: Option<Result<(), std::sync::Arc<RecoveryError>>>,
+    pub reconstructed: Option<std::result::Result<(), std::sync::Arc<RecoveryError>>>,
 }
 
 /// The verdict on every input and on the set.
@@ -64,6 +66,26 @@ pub struct VerifyReport {
     pub problems: Vec<SetProblem>,
     /// All good: no problem, and a reconstruction (if tried) matched.
     pub ok: bool,
+    /// With [`verify_against_record`]: the record every shard was checked against.
+    pub record: Option<RecordGiven>,
+}
+
+/// The ceremony record named with `verify --record`.
+#[derive(Clone, Debug)]
+pub struct RecordGiven {
+    pub path: PathBuf,
+    pub record: CeremonyRecord,
+}
+
+impl RecordGiven {
+    /// The custodian the record names for share `id`.
+    pub fn custodian(&self, id: u8) -> Option<&str> {
+        self.record
+            .custodians
+            .iter()
+            .find(|c| c.id == id)
+            .and_then(|c| c.name.as_deref())
+    }
 }
 
 impl VerifyReport {
@@ -142,5 +164,42 @@ pub fn verify(
         inputs: verdicts,
         set,
         problems,
+        record: None,
     }
+}
+
+/// A custodian's check (`verify --record ceremony.json SHARD...`): `record`
+/// must be a ceremony record (else `Err`, naming it), and every shard is
+/// judged against it: one of another ceremony, or carrying its id with
+/// another split, is a problem of the report, named, and the report is not
+/// `ok`. A record among `paths` that describes another split is a conflict.
+pub fn verify_against_record(
+    record: &Path,
+    paths: &[PathBuf],
+    unsealer: &mut Unsealer,
+    console: &mut dyn Console,
+    events: &mut dyn EventSink,
+) -> Result<VerifyReport> {
+    let bytes = crate::input_file::read(record, shard::MAX_JSON_LEN, "ceremony record")?;
+    let parsed = match shard::parse_document(&bytes).map_err(|source| Error::Shard {
+        path: record.to_path_buf(),
+        source,
+    })? {
+        JsonDocument::Record(r) => *r,
+        JsonDocument::Shard(_) => {
+            return Err(Error::input(
+                record,
+                "is a shard file, not a ceremony record (--record takes ceremony.json)",
+            ))
+        }
+    };
+    let mut all = Vec::with_capacity(paths.len() + 1);
+    all.push(record.to_path_buf());
+    all.extend(paths.iter().cloned());
+    let mut report = verify(&all, unsealer, console, events);
+    report.record = Some(RecordGiven {
+        path: record.to_path_buf(),
+        record: parsed,
+    });
+    Ok(report)
 }

@@ -24,6 +24,7 @@ pub fn run(
         CeremonyCommand::CheckPlan(a) => check_plan(a),
         CeremonyCommand::VerifyTranscript(a) => verify_transcript(a),
         CeremonyCommand::PrintTranscript(a) => print_transcript(a),
+        CeremonyCommand::Rehearse(a) => super::rehearse::run(a, ctx, console),
     }
 }
 

@@ -20,10 +20,12 @@ pub mod bundle;
 pub mod ceremony;
 pub mod ceremony_run;
 pub mod completions;
+pub mod extend;
 pub mod man;
 pub mod preflight;
 pub mod progress;
 pub mod qr;
+pub mod rehearse;
 pub mod split;
 pub mod token;
 pub mod verify;
@@ -87,6 +89,7 @@ pub fn run(cli: Cli) -> i32 {
         Command::Split(a) => split::run(a, &ctx),
         Command::Verify(a) => verify::run(a, &ctx, console, events),
         Command::Assemble(a) => assemble::run(a, &ctx, console, events),
+        Command::Extend(a) => extend::run(a, &ctx, console, events),
         Command::Qr(crate::cli::QrCommand::Decode(a)) => qr::decode(a, &ctx),
         Command::Bundle(b) => bundle::run(b, &ctx, console, events),
         Command::Token(a) => token::run(a, &ctx, console, events),

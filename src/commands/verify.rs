@@ -17,7 +17,10 @@ pub fn run(
     events: &mut dyn EventSink,
 ) -> Result<Outcome> {
     let mut unsealer = with_unseal(&ctx.inputs, &a.unseal).unsealer();
-    let report = verify::verify(&a.paths, &mut unsealer, console, events);
+    let report = match &a.record {
+        Some(r) => verify::verify_against_record(r, &a.paths, &mut unsealer, console, events)?,
+        None => verify::verify(&a.paths, &mut unsealer, console, events),
+    };
     Ok(render(&report))
 }
 
@@ -69,6 +72,49 @@ fn render(report: &VerifyReport) -> Outcome {
             }
         }
     }
+    // the custodian's check: each good shard is of the record named
+    let mut belongs_json = Vec::new();
+    if let Some(given) = &report.record {
+        let info = &given.record.info;
+        for v in &report.inputs {
+            let InputVerdict::Shard { source, facts, .. } = v else {
+                continue;
+            };
+            let foreign = report.problems.iter().any(
+                |p| matches!(p, crate::recovery::SetProblem::Rejected(r) if r.source == *source),
+            );
+            if foreign || facts.ceremony_id != info.ceremony_id {
+                continue;
+            }
+            let who = given
+                .custodian(facts.id)
+                .map(|c| format!(", held by {c} per the record"))
+                .unwrap_or_default();
+            if facts.id > info.params.shares() {
+                text.push(format!(
+                    "OK   {source}: belongs to ceremony {} of the record {} (same polynomial), but share {} \
+                     is not among the record's {} ids: it was added later (keyceremony extend); \
+                     check it against the newer record",
+                    info.ceremony_id,
+                    given.path.display(),
+                    facts.id,
+                    info.params.shares()
+                ));
+                belongs_json.push(json!({"source": source, "id": facts.id, "custodian": null, "added_after_record": true}));
+                continue;
+            }
+            text.push(format!(
+                "OK   {source}: belongs to ceremony {} of the record {}: share {} of {}{who}",
+                info.ceremony_id,
+                given.path.display(),
+                facts.id,
+                info.params.shares()
+            ));
+            belongs_json.push(
+                json!({"source": source, "id": facts.id, "custodian": given.custodian(facts.id)}),
+            );
+        }
+    }
     // per-file failures were printed above; the set lines add the rest
     text.extend(report.set_problems().map(|p| format!("BAD  {p}")));
     let (set_text, set_json) = match &report.set {
@@ -86,6 +132,11 @@ fn render(report: &VerifyReport) -> Outcome {
         "inputs": inputs_json,
         "set": set_json,
         "problems": report.problems.iter().map(|p| p.to_string()).collect::<Vec<_>>(),
+        "record": report.record.as_ref().map(|r| json!({
+            "path": r.path.display().to_string(),
+            "ceremony_id": r.record.info.ceremony_id.to_string(),
+            "belong": belongs_json,
+        })),
     });
     Outcome {
         ok: report.ok,
