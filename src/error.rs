@@ -328,9 +328,13 @@ impl Error {
 
     pub fn exit_code(&self) -> i32 {
         match self {
+            // What was typed at a prompt, or the lack of a terminal to type
+            // it on, is not the command line's fault: a failure, not usage.
+            Error::Request(RequestError::Passphrase(_) | RequestError::PassphrasesDiffer) => {
+                EXIT_FAILURE
+            }
             Error::Usage(_) | Error::Request(_) => EXIT_USAGE,
             Error::SpikeSet(SpikeSetError::Threshold(_)) => EXIT_USAGE,
-            Error::NoAnswer { path: None, .. } => EXIT_USAGE,
             _ => EXIT_FAILURE,
         }
     }
@@ -435,18 +439,29 @@ mod tests {
     }
 
     #[test]
-    fn an_unanswered_question_is_a_usage_error_unless_a_file_was_being_opened() {
+    fn an_unanswered_question_is_a_failure_not_a_usage_error() {
         let e = Error::NoAnswer {
             path: None,
             question: Question::Pin,
             source: io::Error::other("no tty"),
         };
-        assert_eq!(e.exit_code(), EXIT_USAGE);
+        assert_eq!(e.exit_code(), EXIT_FAILURE);
         let e = e.in_file(Path::new("s.age"));
         assert_eq!(e.exit_code(), EXIT_FAILURE);
         assert_eq!(
             e.to_string(),
             "s.age: cannot read the PIN from the terminal (no tty); pass --pin-file FILE instead"
         );
+    }
+
+    #[test]
+    fn answers_typed_at_a_prompt_are_failures_and_options_are_usage() {
+        let differ = Error::from(RequestError::PassphrasesDiffer);
+        assert_eq!(differ.exit_code(), EXIT_FAILURE);
+        let empty = Error::from(RequestError::Passphrase("the passphrase is empty"));
+        assert_eq!(empty.exit_code(), EXIT_FAILURE);
+        let label = Error::from(RequestError::Label("too long".into()));
+        assert_eq!(label.exit_code(), EXIT_USAGE);
+        assert_eq!(Error::Usage("x".into()).exit_code(), EXIT_USAGE);
     }
 }
