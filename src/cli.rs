@@ -65,6 +65,76 @@ pub enum Command {
     Man(ManArgs),
 }
 
+impl Command {
+    /// The command as typed, e.g. `token status`: the `command` of its JSON
+    /// document, error documents included.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Command::Split(_) => "split",
+            Command::Verify(_) => "verify",
+            Command::Assemble(_) => "assemble",
+            Command::Qr(QrCommand::Decode(_)) => "qr decode",
+            Command::Bundle(b) => match b {
+                BundleCommand::Create(_) => "bundle create",
+                BundleCommand::Inspect(_) => "bundle inspect",
+                BundleCommand::Verify(_) => "bundle verify",
+                BundleCommand::Open(_) => "bundle open",
+            },
+            Command::Token(t) => match t.command {
+                TokenCommand::List => "token list",
+                TokenCommand::Status { .. } => "token status",
+                TokenCommand::Init { .. } => "token init",
+                TokenCommand::Recipient { .. } => "token recipient",
+                TokenCommand::Unblock { .. } => "token unblock",
+                TokenCommand::Attest { .. } => "token attest",
+            },
+            Command::Preflight(_) => "preflight",
+            Command::Ceremony(c) => match c {
+                CeremonyCommand::Run(_) => "ceremony run",
+                CeremonyCommand::CheckPlan(_) => "ceremony check-plan",
+                CeremonyCommand::VerifyTranscript(_) => "ceremony verify-transcript",
+                CeremonyCommand::PrintTranscript(_) => "ceremony print-transcript",
+            },
+            Command::Version => "version",
+            Command::Completions(_) => "completions",
+            Command::Man(_) => "man",
+        }
+    }
+}
+
+/// The command a command line that did not parse was meant for, as far as
+/// it names one (`token status` for `--json token status --serial x`):
+/// the words that name subcommands, in order, whatever lies between them.
+pub fn command_named_in(args: &[std::ffi::OsString]) -> Option<String> {
+    let mut cmd = <Cli as clap::CommandFactory>::command();
+    let mut names = Vec::new();
+    for arg in args.iter().skip(1) {
+        let Some(word) = arg.to_str() else { continue };
+        if word == "--" {
+            break;
+        }
+        if word.starts_with('-') {
+            continue;
+        }
+        if let Some(sub) = cmd.find_subcommand(word) {
+            names.push(sub.get_name().to_string());
+            let sub = sub.clone();
+            cmd = sub;
+        }
+    }
+    (!names.is_empty()).then(|| names.join(" "))
+}
+
+/// Whether a command line asks for `--json` (before any `--`), read from
+/// the words themselves so that a line that does not parse still gets a
+/// JSON error document.
+pub fn asks_for_json(args: &[std::ffi::OsString]) -> bool {
+    args.iter()
+        .skip(1)
+        .take_while(|a| a.as_os_str() != "--")
+        .any(|a| a.as_os_str() == "--json")
+}
+
 #[derive(Debug, Args)]
 #[command(after_help = "Examples:
   keyceremony completions bash > /etc/bash_completion.d/keyceremony

@@ -94,8 +94,17 @@ fn sealed_vector() -> String {
 }
 
 fn assert_every_line_says_test(r: &Run) {
+    let mut previous = "";
     for line in r.stdout.lines().chain(r.stderr.lines()) {
         if line.trim().is_empty() {
+            continue;
+        }
+        // a recipients file's recipient line is data: its comment line says it
+        let recipient_under_test_comment = line.starts_with("age1yubikey1")
+            && !line.contains(' ')
+            && previous.starts_with("# TEST TOKEN");
+        previous = line;
+        if recipient_under_test_comment {
             continue;
         }
         assert!(

@@ -228,18 +228,12 @@ fn init(r: &manage::InitReport) -> Outcome {
 fn recipient(r: &manage::RecipientReport) -> Outcome {
     let recipient = r.key.recipient().to_string();
     let (label, slot) = (&r.label, r.key.slot);
-    // One line an age recipients file (age -R) accepts for a real key; a
-    // test token's line carries its warning, so it cannot pass for real.
-    let line = if r.test_token {
-        format!("{recipient} # {label}, slot {slot}")
-    } else {
-        recipient.clone()
-    };
-    if !r.test_token {
-        eprintln!("{label}, slot {slot}:");
-    }
+    // An age recipients file (`age -R`): the comment on a line of its own
+    // (age refuses one after the recipient), as age-plugin-yubikey prints
+    // it. A test token's comment says so, so it cannot pass for a real key.
+    let lines = vec![format!("# {label}, slot {slot}"), recipient.clone()];
     Outcome::success(
-        vec![line],
+        lines,
         json!({
             "command": "token recipient",
             "serial": r.serial,
