@@ -536,3 +536,65 @@ fn token_recipient_prints_a_recipients_file_that_age_reads() {
     assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
     assert!(r.stdout.contains("share 1 of 5"), "{}", r.stdout);
 }
+
+// ---------------------------------------------------------------------------
+// The one token connected needs no --serial
+// ---------------------------------------------------------------------------
+
+#[test]
+fn with_exactly_one_token_the_serial_may_be_left_out() {
+    let t = Tokens::new();
+    // none yet: said so, and nothing is guessed
+    let r = t.run(&["token", "status"]);
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert!(r.stderr.contains("no test tokens"), "{}", r.stderr);
+
+    t.init("31");
+    for args in [
+        vec!["token", "status"],
+        vec!["token", "recipient"],
+        vec![
+            "token",
+            "unblock",
+            "--puk-file",
+            "PUK",
+            "--new-pin-file",
+            "PIN",
+        ],
+    ] {
+        let args: Vec<String> = args
+            .into_iter()
+            .map(|a| match a {
+                "PUK" => {
+                    let f = t.root.join("puk");
+                    std::fs::write(&f, "12345678\n").unwrap();
+                    f.display().to_string()
+                }
+                "PIN" => t.pin.display().to_string(),
+                other => other.to_string(),
+            })
+            .collect();
+        let mut all = vec!["--json".to_string()];
+        all.extend(args.iter().cloned());
+        let all: Vec<&str> = all.iter().map(String::as_str).collect();
+        let r = t.run(&all);
+        assert_eq!(r.code, 0, "{args:?}: {}", r.stderr);
+        assert_eq!(json_of(&r)["serial"], 31, "{args:?}: {}", r.stdout);
+    }
+
+    // two: which one is asked, and both are named
+    t.init("32");
+    let r = t.run(&["token", "status"]);
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert!(r.stderr.contains("--serial"), "{}", r.stderr);
+    assert!(r.stderr.contains("TEST TOKEN 31"), "{}", r.stderr);
+    assert!(r.stderr.contains("TEST TOKEN 32"), "{}", r.stderr);
+    // and --serial still chooses
+    let r = t.run(&["--json", "token", "status", "--serial", "32"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(json_of(&r)["serial"], 32);
+    // --test-tokens after the command works as before it
+    let dir = t.dir.display().to_string();
+    let r = run(["token", "status", "--serial", "32", "--test-tokens", &dir]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+}

@@ -75,7 +75,12 @@ pub fn run(cli: Cli) -> i32 {
         json: cli.json,
         command: cli.command.name(),
         inputs: InputOptions {
-            test_tokens: cli.test_tokens.clone(),
+            // typed after the command, else before it (or from the environment)
+            test_tokens: cli
+                .command
+                .test_tokens()
+                .or(cli.test_tokens.as_ref())
+                .cloned(),
             ..InputOptions::default()
         },
     };

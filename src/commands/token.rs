@@ -21,7 +21,10 @@ pub fn run(
     let test_dir = ctx.inputs.test_tokens.as_deref();
     match &a.command {
         TokenCommand::List => Ok(list(test_dir, manage::list(test_dir)?)),
-        TokenCommand::Status { serial } => Ok(status(manage::status(test_dir, *serial)?)),
+        TokenCommand::Status { serial } => {
+            let serial = manage::which_token(test_dir, *serial)?;
+            Ok(status(manage::status(test_dir, serial)?))
+        }
         TokenCommand::Init {
             serial,
             pin_file,
@@ -36,7 +39,7 @@ pub fn run(
             })?;
             let slot = slot.as_deref().map(parse_slot).transpose()?;
             let request = InitRequest {
-                serial: *serial,
+                serial: manage::which_token(test_dir, *serial)?,
                 pin_file: pin_file.clone(),
                 slot,
                 pin_policy,
@@ -46,7 +49,8 @@ pub fn run(
         }
         TokenCommand::Recipient { serial, slot } => {
             let slot = slot.as_deref().map(parse_slot).transpose()?;
-            Ok(recipient(&manage::recipient(test_dir, *serial, slot)?))
+            let serial = manage::which_token(test_dir, *serial)?;
+            Ok(recipient(&manage::recipient(test_dir, serial, slot)?))
         }
         TokenCommand::Unblock {
             serial,
@@ -54,7 +58,7 @@ pub fn run(
             new_pin_file,
         } => {
             let request = UnblockRequest {
-                serial: *serial,
+                serial: manage::which_token(test_dir, *serial)?,
                 puk_file: puk_file.clone(),
                 new_pin_file: new_pin_file.clone(),
             };
@@ -67,8 +71,9 @@ pub fn run(
             force,
         } => {
             let slot = slot.as_deref().map(parse_slot).transpose()?;
+            let serial = manage::which_token(test_dir, *serial)?;
             Ok(attest(&manage::attest(
-                test_dir, *serial, slot, out, *force,
+                test_dir, serial, slot, out, *force,
             )?))
         }
     }

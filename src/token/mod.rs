@@ -186,6 +186,8 @@ pub enum TokenError {
     NoTokens,
     #[error("TEST MODE: there are no test tokens in {}. Create one with: keyceremony --test-tokens DIR token init --serial <serial>", .0.display())]
     NoTestTokens(PathBuf),
+    #[error("{} tokens are connected: {}. Say which one with --serial SERIAL", .0.len(), .0.join("; "))]
+    WhichToken(Vec<String>),
     #[error("{0} is not connected. Plug it in (or check the serial printed on its back) and try again; `keyceremony token list` shows what is connected")]
     NotFound(String),
     #[error("{0} was removed during the operation. Nothing was written. Plug it back in and run the command again")]
