@@ -598,3 +598,38 @@ fn with_exactly_one_token_the_serial_may_be_left_out() {
     let r = run(["token", "status", "--serial", "32", "--test-tokens", &dir]);
     assert_eq!(r.code, 0, "{}", r.stderr);
 }
+
+// ---------------------------------------------------------------------------
+// Messages with the real values
+// ---------------------------------------------------------------------------
+
+#[test]
+fn token_hints_name_the_real_serial_and_no_test_mode_option() {
+    let t = Tokens::new();
+    // no test token yet: the way to make one, without --test-tokens (given already)
+    let r = t.run(&["token", "status", "--serial", "44"]);
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    let r = t.run(&["token", "list", "--json"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let r = t.run(&["token", "recipient"]);
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert!(
+        r.stderr.contains("keyceremony token init --serial"),
+        "{}",
+        r.stderr
+    );
+    assert!(!r.stderr.contains("--test-tokens"), "{}", r.stderr);
+    assert!(!r.stderr.contains("<serial>"), "{}", r.stderr);
+
+    // an empty slot: the init to run names this token
+    t.init("44");
+    let r = t.run(&["token", "recipient", "--serial", "44", "--slot", "83"]);
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert!(
+        r.stderr
+            .contains("Create one with: keyceremony token init --serial 44"),
+        "{}",
+        r.stderr
+    );
+    assert!(!r.stderr.contains("<serial>"), "{}", r.stderr);
+}

@@ -415,7 +415,7 @@ fn a_blocked_pin_is_told_apart_and_nothing_is_asked() {
     }
     let mut console = ScriptedConsole::new();
     let (e, _) = token_error(sealed_check(&room, &mut console));
-    assert!(matches!(e, TokenError::PinBlocked(_)), "{e:?}");
+    assert!(matches!(e, TokenError::PinBlocked { .. }), "{e:?}");
     assert!(console.finish().is_empty());
 }
 

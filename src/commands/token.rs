@@ -161,12 +161,13 @@ fn status(s: manage::TokenStatus) -> Outcome {
     let t = &s.token;
     let (label, serial) = (&t.label, t.serial);
     let pin_tries = s.pin_tries_left;
+    let blocked = format!(" (BLOCKED: unblock with `keyceremony token unblock --serial {serial}`)");
     let mut text = vec![
         format!("{label}: serial {serial}, firmware {}", t.firmware),
         format!(
             "{label}: PIN tries left: {pin_tries}{}",
             match pin_tries {
-                0 => " (BLOCKED: unblock with `keyceremony token unblock`)",
+                0 => blocked.as_str(),
                 1 => " (a wrong PIN now blocks it)",
                 _ => "",
             }

@@ -224,7 +224,11 @@ pub fn init(
     };
     let tries = tok.pin_tries_left()?;
     if tries == 0 {
-        return Err(TokenError::PinBlocked(label).into());
+        return Err(TokenError::PinBlocked {
+            token: label,
+            serial: Some(tok.serial()),
+        }
+        .into());
     }
     let pin = ask_secret(
         console,
