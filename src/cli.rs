@@ -516,9 +516,13 @@ pub struct SealArgs {
     pub nexus_backup: bool,
 
     /// Passphrase for --nexus-backup: the file's contents minus one trailing newline
-    /// (without it, asked twice on the terminal)
+    /// (without it, asked twice on the terminal); at least 12 characters
     #[arg(long, value_name = "FILE")]
     pub passphrase_file: Option<PathBuf>,
+
+    /// Accept a --nexus-backup passphrase shorter than 12 characters
+    #[arg(long)]
+    pub allow_short_passphrase: bool,
 
     /// Also carry this file, or every file below this folder, under its relative name
     #[arg(long = "include", value_name = "PATH")]

@@ -300,6 +300,13 @@ pub enum RequestError {
     Passphrase(&'static str),
     #[error("the two passphrases differ; nothing was written. Run the command again")]
     PassphrasesDiffer,
+    #[error("{}the passphrase has only {chars} characters; a new Nexus backup needs at least {min}. Choose a longer one, or pass --allow-short-passphrase if this one is meant; nothing was written", PathPrefix(file.as_deref()))]
+    ShortPassphrase {
+        /// The passphrase file, when it came from one.
+        file: Option<PathBuf>,
+        chars: usize,
+        min: usize,
+    },
     #[error("{} is an age bundle: give the Nexus age identity with --identity FILE", .0.display())]
     AgeBundleNeedsIdentity(PathBuf),
 }
@@ -330,9 +337,11 @@ impl Error {
         match self {
             // What was typed at a prompt, or the lack of a terminal to type
             // it on, is not the command line's fault: a failure, not usage.
-            Error::Request(RequestError::Passphrase(_) | RequestError::PassphrasesDiffer) => {
-                EXIT_FAILURE
-            }
+            Error::Request(
+                RequestError::Passphrase(_)
+                | RequestError::PassphrasesDiffer
+                | RequestError::ShortPassphrase { .. },
+            ) => EXIT_FAILURE,
             Error::Usage(_) | Error::Request(_) => EXIT_USAGE,
             Error::SpikeSet(SpikeSetError::Threshold(_)) => EXIT_USAGE,
             _ => EXIT_FAILURE,

@@ -633,3 +633,108 @@ fn token_hints_name_the_real_serial_and_no_test_mode_option() {
     );
     assert!(!r.stderr.contains("<serial>"), "{}", r.stderr);
 }
+
+// ---------------------------------------------------------------------------
+// A very short passphrase for a new Nexus backup
+// ---------------------------------------------------------------------------
+
+#[test]
+fn a_short_passphrase_is_refused_unless_allowed_and_a_generated_one_is_offered() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    let key = testdata("known-key/key.hex");
+    let short = d.join("short.txt");
+    std::fs::write(&short, "hunter2\n").unwrap();
+    let out = d.join("b.tar.gz.enc");
+    let create = |extra: &[&str]| -> Run {
+        let mut args = vec![
+            "bundle",
+            "create",
+            "--key-file",
+            p(&key),
+            "--out",
+            p(&out),
+            "--nexus-backup",
+            "--passphrase-file",
+            p(&short),
+        ];
+        args.extend(extra);
+        run(&args)
+    };
+    let r = create(&[]);
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert!(r.stderr.contains(p(&short)), "{}", r.stderr);
+    assert!(r.stderr.contains("7 characters"), "{}", r.stderr);
+    assert!(
+        r.stderr.contains("--allow-short-passphrase"),
+        "{}",
+        r.stderr
+    );
+    assert!(!r.stderr.contains("hunter2"), "{}", r.stderr);
+    assert!(!out.exists());
+    // the generated offer: ten words, and a different one each time
+    let offer = |r: &Run| -> String {
+        r.stderr
+            .lines()
+            .find_map(|l| l.strip_prefix("A generated passphrase you may use instead: "))
+            .unwrap_or_else(|| panic!("no offer: {}", r.stderr))
+            .to_string()
+    };
+    let first = offer(&r);
+    assert_eq!(first.split('-').count(), 10, "{first}");
+    assert_ne!(first, offer(&create(&[])));
+    // the offer is a good passphrase: accepted as it is
+    std::fs::write(&short, format!("{first}\n")).unwrap();
+    let r = create(&[]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    std::fs::remove_file(&out).unwrap();
+
+    // with --json the offer stays off the document
+    std::fs::write(&short, "hunter2\n").unwrap();
+    let r = run([
+        "--json",
+        "bundle",
+        "create",
+        "--key-file",
+        p(&key),
+        "--out",
+        p(&out),
+        "--nexus-backup",
+        "--passphrase-file",
+        p(&short),
+    ]);
+    assert_eq!(r.code, 1);
+    let v = assert_error_document(&r, Some("bundle create"));
+    assert!(!v.to_string().contains("generated"), "{v}");
+
+    // asked for explicitly: accepted, and it opens
+    let r = create(&["--allow-short-passphrase"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let r = run(["bundle", "verify", p(&out), "--passphrase-file", p(&short)]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+
+    // assemble --bundle-out follows the same rule
+    let known = testdata("known-key");
+    let mut args = vec!["assemble".to_string()];
+    for i in 1..=3 {
+        args.push(known.join(format!("shard-{i}.json")).display().to_string());
+    }
+    let out2 = d.join("c.tar.gz.enc").display().to_string();
+    args.extend(
+        [
+            "--bundle-out",
+            &out2,
+            "--nexus-backup",
+            "--passphrase-file",
+            p(&short),
+        ]
+        .map(String::from),
+    );
+    let r = run(&args);
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert!(
+        r.stderr.contains("--allow-short-passphrase"),
+        "{}",
+        r.stderr
+    );
+}

@@ -13,7 +13,7 @@ use crate::bundle::{
 use crate::cli::{BundleCommand, BundleUnsealArgs, SealArgs};
 use crate::commands::{Context, Outcome};
 use crate::console::Console;
-use crate::error::{Error, Result};
+use crate::error::{Error, RequestError, Result};
 use crate::events::EventSink;
 use crate::record::CeremonyId;
 
@@ -150,6 +150,15 @@ pub fn sealing_from(seal: &SealArgs, console: &mut dyn Console) -> Result<Sealin
         Some(f) => Passphrase::from_file(f)?,
         None => bundle::ask_new_passphrase(console)?,
     };
+    let chars = pass.chars();
+    if chars < bundle::MIN_NEW_PASSPHRASE_CHARS && !seal.allow_short_passphrase {
+        return Err(RequestError::ShortPassphrase {
+            file: seal.passphrase_file.clone(),
+            chars,
+            min: bundle::MIN_NEW_PASSPHRASE_CHARS,
+        }
+        .into());
+    }
     Ok(Sealing::NexusBackup(pass))
 }
 

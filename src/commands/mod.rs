@@ -153,6 +153,14 @@ fn print_outcome(outcome: Outcome, ctx: &Context) -> i32 {
 fn print_error(e: &Error, ctx: &Context) -> i32 {
     // every line said goes through one escaping, whatever it holds
     eprintln!("error: {}", crate::terminal::escape_lines(&e.to_string()));
+    if let Error::Request(crate::error::RequestError::ShortPassphrase { .. }) = e {
+        // offered to the person only: never in the error, never in JSON
+        let offer = crate::bundle::Passphrase::generate();
+        eprintln!(
+            "A generated passphrase you may use instead: {}",
+            offer.as_str()
+        );
+    }
     if ctx.json {
         print_error_document(Some(ctx.command), &e.to_string());
     }
