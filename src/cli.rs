@@ -190,7 +190,7 @@ pub struct CompletionsArgs {
   keyceremony man --out man/ && man -l man/keyceremony-split.1")]
 pub struct ManArgs {
     /// Write every page into DIR (created if missing; mode 0600) instead of keyceremony.1 on standard output
-    #[arg(long, value_name = "DIR")]
+    #[arg(long, short = 'o', value_name = "DIR")]
     pub out: Option<PathBuf>,
 
     /// Replace pages already in DIR
@@ -214,7 +214,7 @@ pub struct SplitArgs {
     pub shares: u16,
 
     /// Output folder: created if missing; must be empty unless --force
-    #[arg(long, value_name = "DIR")]
+    #[arg(long, short = 'o', value_name = "DIR")]
     pub out: PathBuf,
 
     /// Generate a fresh root key from the operating system's random source
@@ -478,7 +478,7 @@ pub enum TokenCommand {
         #[arg(long, value_name = "SLOT")]
         slot: Option<String>,
         /// Output file (DER)
-        #[arg(long, value_name = "FILE")]
+        #[arg(long, short = 'o', value_name = "FILE")]
         out: PathBuf,
         /// Replace FILE if it exists
         #[arg(long)]
@@ -504,11 +504,11 @@ pub enum BundleCommand {
 #[derive(Debug, Args, Default)]
 pub struct SealArgs {
     /// age X25519 recipient (age1...) to seal to; repeat for several
-    #[arg(long = "recipient", value_name = "AGE1...")]
+    #[arg(long = "recipient", short = 'r', value_name = "AGE1...")]
     pub recipients: Vec<String>,
 
     /// File of age recipients, one per line (# comments)
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, short = 'R', value_name = "FILE")]
     pub recipients_file: Option<PathBuf>,
 
     /// Write the Nexus backup format (AES-256-GCM, Argon2id passphrase) instead of age
@@ -540,7 +540,7 @@ pub struct BundleCreateArgs {
     pub key_file: PathBuf,
 
     /// Bundle file to write, or an existing folder (default name inside)
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, short = 'o', value_name = "FILE")]
     pub out: PathBuf,
 
     #[command(flatten)]
@@ -574,7 +574,7 @@ pub struct BundleInspectArgs {
 #[command(group(ArgGroup::new("bundle_unseal").multiple(false).args(["identity", "passphrase_file"])))]
 pub struct BundleUnsealArgs {
     /// age identity file (AGE-SECRET-KEY-1...) for an age bundle
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, short = 'i', value_name = "FILE")]
     pub identity: Option<PathBuf>,
 
     /// Passphrase file for a Nexus backup (without it, asked on the terminal)
@@ -610,7 +610,7 @@ pub struct BundleOpenArgs {
     pub unseal: BundleUnsealArgs,
 
     /// Folder to write the files into: created if missing; must be empty unless --force
-    #[arg(long, value_name = "DIR")]
+    #[arg(long, short = 'o', value_name = "DIR")]
     pub out: PathBuf,
 
     /// Write into a non-empty folder, replacing files of the same name
@@ -667,7 +667,7 @@ pub struct RunArgs {
     pub plan: PathBuf,
 
     /// Output folder: created if missing, refused if not empty [default: <plan name>-ceremony]
-    #[arg(long, value_name = "DIR")]
+    #[arg(long, short = 'o', value_name = "DIR")]
     pub out: Option<PathBuf>,
 
     /// Confirm every step and receipt without asking (recorded as --yes in the transcript; no scans are asked for)
@@ -723,7 +723,7 @@ pub struct PrintTranscriptArgs {
     pub file: PathBuf,
 
     /// The HTML file to write
-    #[arg(long, value_name = "FILE.html")]
+    #[arg(long, short = 'o', value_name = "FILE.html")]
     pub out: PathBuf,
 
     /// The ceremony record (ceremony.json), checked as by verify-transcript

@@ -738,3 +738,87 @@ fn a_short_passphrase_is_refused_unless_allowed_and_a_generated_one_is_offered()
         r.stderr
     );
 }
+
+// ---------------------------------------------------------------------------
+// Short options as in age
+// ---------------------------------------------------------------------------
+
+#[test]
+fn short_options_as_in_age() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    let key = testdata("known-key/key.hex");
+    let identity = testdata("bundles/nexus-age-identity.txt");
+    let recipient = "age16rjanwrx2n6dsm55m56vhaa2vn84xctyqvdwuqpvkvc7dl6n6f6qu0slef";
+
+    let shards = d.join("shards");
+    let r = run([
+        "split",
+        "-t",
+        "2",
+        "-n",
+        "2",
+        "--generate",
+        "-o",
+        p(&shards),
+    ]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(shards.join("shard-2.json").exists());
+
+    let b1 = d.join("one.tar.age");
+    let r = run([
+        "bundle",
+        "create",
+        "--key-file",
+        p(&key),
+        "-o",
+        p(&b1),
+        "-r",
+        recipient,
+    ]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let list = d.join("recipients.txt");
+    std::fs::write(&list, format!("# the Nexus\n{recipient}\n")).unwrap();
+    let b2 = d.join("two.tar.age");
+    let r = run([
+        "bundle",
+        "create",
+        "--key-file",
+        p(&key),
+        "-o",
+        p(&b2),
+        "-R",
+        p(&list),
+    ]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+
+    let opened = d.join("opened");
+    let r = run([
+        "bundle",
+        "open",
+        p(&b2),
+        "-i",
+        p(&identity),
+        "-o",
+        p(&opened),
+    ]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let got = std::fs::read_to_string(opened.join("keys/root.key")).unwrap();
+    assert_eq!(got.trim(), std::fs::read_to_string(&key).unwrap().trim());
+
+    // assemble seals with -r as bundle create does
+    let b3 = d.join("three.tar.age");
+    let r = run([
+        "assemble",
+        p(&testdata("known-key/shard-1.json")),
+        p(&testdata("known-key/shard-2.json")),
+        p(&testdata("known-key/shard-3.json")),
+        "--bundle-out",
+        p(&b3),
+        "-r",
+        recipient,
+    ]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let r = run(["bundle", "verify", p(&b3), "-i", p(&identity)]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+}
