@@ -399,6 +399,7 @@ impl Error {
     pub fn problem(&self) -> String {
         match self {
             Error::Input { problem, .. } => problem.clone(),
+            Error::InputFile { source, .. } => source.to_string(),
             Error::Io { action, source, .. } => format!("{action}: {source}"),
             Error::Token {
                 path: Some(_),

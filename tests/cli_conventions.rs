@@ -822,3 +822,41 @@ fn short_options_as_in_age() {
     let r = run(["bundle", "verify", p(&b3), "-i", p(&identity)]);
     assert_eq!(r.code, 0, "{}", r.stderr);
 }
+
+// ---------------------------------------------------------------------------
+// verify: what is wrong with an input, and what to give instead
+// ---------------------------------------------------------------------------
+
+#[test]
+fn verify_says_what_to_give_instead_of_a_wrong_input() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    let missing = d.join("shard-9.json");
+    let empty = d.join("empty.json");
+    std::fs::write(&empty, "").unwrap();
+    let unrelated = d.join("package.json");
+    std::fs::write(&unrelated, "{\"name\": \"left-pad\"}\n").unwrap();
+    let identity = testdata("bundles/nexus-age-identity.txt");
+    let cases = [
+        (&missing, "no such file; check its name and folder"),
+        (
+            &empty,
+            "use another copy of this share, or its printed sheet",
+        ),
+        (&unrelated, "give a shard-<i>.json or the ceremony.json"),
+        (&identity, "is an age identity (a secret key), not a share"),
+    ];
+    for (input, says) in cases {
+        let r = run(["verify", p(input)]);
+        assert_eq!(r.code, 1, "{}", r.stdout);
+        let bad = r
+            .stdout
+            .lines()
+            .find(|l| l.starts_with("BAD"))
+            .unwrap_or_default();
+        assert!(bad.contains(says), "{input:?}: {bad}");
+        // the file is named once, at the start
+        assert_eq!(bad.matches(p(input)).count(), 1, "{bad}");
+        assert!(!r.stdout.contains("AGE-SECRET-KEY"), "{}", r.stdout);
+    }
+}

@@ -572,7 +572,14 @@ fn request_mistakes_are_typed_and_nothing_is_written() {
         force: false,
         transports: vec![Transport::ShardFile, Transport::ShardFile],
     });
-    assert!(matches!(r, Err(Error::Io { .. })));
+    // a key file that is not there is said to be missing, as a type
+    assert!(matches!(
+        r,
+        Err(Error::InputFile {
+            source: keyceremony::input_file::InputFileError::Missing { .. },
+            ..
+        })
+    ));
     assert!(!room.out.exists());
 }
 
