@@ -13,7 +13,7 @@ use crate::bundle::{
 use crate::cli::{BundleCommand, BundleUnsealArgs, SealArgs};
 use crate::commands::{Context, Outcome};
 use crate::console::Console;
-use crate::error::{Error, RequestError, Result};
+use crate::error::{Error, Result};
 use crate::events::EventSink;
 use crate::record::CeremonyId;
 
@@ -150,15 +150,11 @@ pub fn sealing_from(seal: &SealArgs, console: &mut dyn Console) -> Result<Sealin
         Some(f) => Passphrase::from_file(f)?,
         None => bundle::ask_new_passphrase(console)?,
     };
-    let chars = pass.chars();
-    if chars < bundle::MIN_NEW_PASSPHRASE_CHARS && !seal.allow_short_passphrase {
-        return Err(RequestError::ShortPassphrase {
-            file: seal.passphrase_file.clone(),
-            chars,
-            min: bundle::MIN_NEW_PASSPHRASE_CHARS,
-        }
-        .into());
-    }
+    bundle::check_new_passphrase(
+        &pass,
+        seal.passphrase_file.as_deref(),
+        seal.allow_short_passphrase,
+    )?;
     Ok(Sealing::NexusBackup(pass))
 }
 
