@@ -321,11 +321,38 @@ fn every_json_document_has_command_and_ok() {
         (vec!["completions", "bash"], "completions"),
         (vec!["man"], "man"),
     ];
+    let documented = documented_keys();
+    let mut seen = std::collections::BTreeSet::new();
     for (args, command) in successes {
         let r = bin().arg("--json").args(&args).output().unwrap().into();
         let r: Run = r;
         assert_eq!(r.code, 0, "{args:?}: {}", r.stderr);
-        assert_document(&r, Some(command), true);
+        let v = assert_document(&r, Some(command), true);
+        assert_keys_documented(&documented, command, &v);
+        seen.insert(command);
+    }
+    // the same commands with the options that change their documents
+    let nexus = testdata("bundles/known-key.tar.gz.enc");
+    let pages = d.join("man");
+    for (args, command) in [
+        (vec!["qr", "decode", "--raw", p(&qr_image)], "qr decode"),
+        (vec!["bundle", "inspect", p(&nexus)], "bundle inspect"),
+        (
+            vec![
+                "assemble",
+                p(shard(1)),
+                p(shard(2)),
+                p(shard(3)),
+                "--reveal",
+            ],
+            "assemble",
+        ),
+        (vec!["man", "--out", p(&pages)], "man"),
+    ] {
+        let r: Run = bin().arg("--json").args(&args).output().unwrap().into();
+        assert_eq!(r.code, 0, "{args:?}: {}", r.stderr);
+        let v = assert_document(&r, Some(command), true);
+        assert_keys_documented(&documented, command, &v);
     }
 
     // preflight may find this machine unfit; its document says so either way
@@ -364,7 +391,9 @@ fn every_json_document_has_command_and_ok() {
     for (args, command) in failures {
         let r: Run = bin().arg("--json").args(&args).output().unwrap().into();
         assert_eq!(r.code, 1, "{args:?}: {}", r.stderr);
-        assert_error_document(&r, Some(command));
+        let v = assert_error_document(&r, Some(command));
+        let keys: Vec<&String> = v.as_object().unwrap().keys().collect();
+        assert_eq!(keys, ["command", "error", "ok"], "{v}");
     }
 
     // the token commands, in test mode
@@ -382,7 +411,17 @@ fn every_json_document_has_command_and_ok() {
         all.extend(args);
         let r = t.run(&all);
         assert_eq!(r.code, 0, "{all:?}: {}", r.stderr);
-        assert_document(&r, Some(command), true);
+        let v = assert_document(&r, Some(command), true);
+        assert_keys_documented(&documented, command, &v);
+    }
+    let r = run(["--json", "preflight", "--rehearsal"]);
+    assert_keys_documented(&documented, "preflight", &json_of(&r));
+    // every command the tests produced a document for is on the page
+    for command in seen {
+        assert!(
+            documented.contains_key(command),
+            "{command} is not in docs/json.md"
+        );
     }
     let r = t.run(&[
         "--json",
@@ -395,6 +434,54 @@ fn every_json_document_has_command_and_ok() {
     ]);
     assert_eq!(r.code, 1, "{}", r.stderr);
     assert_error_document(&r, Some("token attest"));
+}
+
+/// docs/json.md: for each command (a `### ` heading naming commands in
+/// backticks), the top-level keys its table lists.
+fn documented_keys() -> std::collections::BTreeMap<String, Vec<String>> {
+    let page = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/json.md"))
+        .expect("docs/json.md");
+    let mut out = std::collections::BTreeMap::new();
+    let mut current: Vec<String> = Vec::new();
+    for line in page.lines() {
+        if let Some(heading) = line.strip_prefix("### ") {
+            current = heading
+                .split('`')
+                .skip(1)
+                .step_by(2)
+                .map(String::from)
+                .collect();
+            for c in &current {
+                out.insert(c.clone(), Vec::new());
+            }
+        } else if let Some(row) = line.strip_prefix("| `") {
+            let key = row.split('`').next().unwrap().to_string();
+            for c in &current {
+                out.get_mut(c).unwrap().push(key.clone());
+            }
+        }
+    }
+    out
+}
+
+/// Every top-level key of the document is on docs/json.md for its command.
+fn assert_keys_documented(
+    documented: &std::collections::BTreeMap<String, Vec<String>>,
+    command: &str,
+    doc: &Value,
+) {
+    let keys = documented
+        .get(command)
+        .unwrap_or_else(|| panic!("{command} is not in docs/json.md"));
+    for key in doc.as_object().unwrap().keys() {
+        if ["command", "ok", "error"].contains(&key.as_str()) {
+            continue;
+        }
+        assert!(
+            keys.contains(key),
+            "{command}: key {key:?} is not in docs/json.md"
+        );
+    }
 }
 
 // ---------------------------------------------------------------------------
