@@ -12,20 +12,20 @@ use clap::{ArgGroup, Args, Parser, Subcommand};
     long_version = crate::version::LONG_VERSION,
     about = "Offline root-key ceremonies: split a key t-of-n with verifiable shares, check shards, assemble the key",
     long_about = None,
-    after_help = "Exit status: 0 success; 1 bad input, failed check or failed operation; 2 usage error."
+    after_help = "Examples:
+  keyceremony split -t 3 -n 5 --generate --out shards/
+  keyceremony verify shards/shard-1.json shards/shard-2.json shards/ceremony.json
+  keyceremony assemble shards/shard-1.json shards/shard-3.json shards/shard-5.json --dry-run
+
+Exit status: 0 success; 1 bad input, failed check or failed operation; 2 usage error."
 )]
 pub struct Cli {
     /// Print one machine-readable JSON document on stdout instead of text
     #[arg(long, global = true)]
     pub json: bool,
 
-    /// Use software test tokens kept in DIR instead of YubiKeys (test mode)
-    #[arg(
-        long,
-        global = true,
-        value_name = "DIR",
-        env = "KEYCEREMONY_TEST_TOKENS"
-    )]
+    /// Use software test tokens kept in DIR instead of YubiKeys (test mode), for the commands that use tokens
+    #[arg(long, value_name = "DIR", env = "KEYCEREMONY_TEST_TOKENS")]
     pub test_tokens: Option<PathBuf>,
 
     #[command(subcommand)]
@@ -44,12 +44,19 @@ pub enum Command {
     Extend(ExtendArgs),
     /// Printed QR shards: read codes from scans and photos
     #[command(subcommand)]
+    #[command(after_help = "Examples:
+  keyceremony qr decode scan-of-sheet-2.png
+  keyceremony verify scan-of-sheet-2.png")]
     Qr(QrCommand),
     // bundle (src/commands/bundle.rs)
     /// Encrypted bundles for the Nexus: create, inspect, verify, open
     #[command(subcommand)]
+    #[command(after_help = "Examples:
+  keyceremony bundle create --key-file root.hex --out root.tar.age --recipient age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p
+  keyceremony bundle inspect root.tar.age
+  keyceremony bundle open root.tar.age --identity nexus.key --out import/")]
     Bundle(BundleCommand),
-    /// YubiKeys (PIV, P-256) for sealed shares: list, status, init, recipient, unblock
+    /// YubiKeys (PIV, P-256) for sealed shares: list, status, init, recipient, unblock, attest
     Token(TokenArgs),
     // preflight (src/commands/preflight.rs)
     /// Check this machine before a ceremony: network, radios, swap, core dumps, memory locking, random source, clock, test tokens
@@ -57,14 +64,119 @@ pub enum Command {
     // ceremony (src/commands/ceremony.rs)
     /// Ceremony plans and transcripts: check a plan; verify or print a transcript
     #[command(subcommand)]
+    #[command(after_help = "Examples:
+  keyceremony ceremony check-plan ceremony/prod-2026.toml
+  keyceremony ceremony run ceremony/prod-2026.toml
+  keyceremony ceremony verify-transcript out/transcript.jsonl --record out/ceremony.json")]
     Ceremony(CeremonyCommand),
     // release (src/commands/version.rs, completions.rs, man.rs)
     /// Print the version, source commit, compiler and the SHA-256 of this binary
+    #[command(after_help = "Examples:
+  keyceremony version
+  keyceremony version --json")]
     Version,
     /// Print a shell completion script on standard output
     Completions(CompletionsArgs),
     /// Write the manual pages: keyceremony.1 and one page per subcommand
     Man(ManArgs),
+}
+
+impl Command {
+    /// The command as typed, e.g. `token status`: the `command` of its JSON
+    /// document, error documents included.
+    /// `--test-tokens` given after the command, for the commands that use
+    /// tokens (the others do not offer it). The environment variable is
+    /// read by the top-level option only, so that this one is always typed.
+    pub fn test_tokens(&self) -> Option<&PathBuf> {
+        let t = match self {
+            Command::Split(a) => &a.test_tokens,
+            Command::Verify(a) => &a.test_tokens,
+            Command::Assemble(a) => &a.test_tokens,
+            Command::Token(a) => return a.test_tokens_dir.as_ref(),
+            Command::Preflight(a) => &a.test_tokens,
+            Command::Ceremony(CeremonyCommand::Run(a)) => &a.test_tokens,
+            Command::Ceremony(CeremonyCommand::Rehearse(a)) => &a.test_tokens,
+            Command::Extend(a) => &a.test_tokens,
+            _ => return None,
+        };
+        t.dir.as_ref()
+    }
+
+    pub fn name(&self) -> &'static str {
+        match self {
+            Command::Split(_) => "split",
+            Command::Verify(_) => "verify",
+            Command::Assemble(_) => "assemble",
+            Command::Extend(_) => "extend",
+            Command::Qr(QrCommand::Decode(_)) => "qr decode",
+            Command::Bundle(b) => match b {
+                BundleCommand::Create(_) => "bundle create",
+                BundleCommand::Inspect(_) => "bundle inspect",
+                BundleCommand::Verify(_) => "bundle verify",
+                BundleCommand::Open(_) => "bundle open",
+            },
+            Command::Token(t) => match t.command {
+                TokenCommand::List => "token list",
+                TokenCommand::Status { .. } => "token status",
+                TokenCommand::Init { .. } => "token init",
+                TokenCommand::Recipient { .. } => "token recipient",
+                TokenCommand::Unblock { .. } => "token unblock",
+                TokenCommand::Attest { .. } => "token attest",
+            },
+            Command::Preflight(_) => "preflight",
+            Command::Ceremony(c) => match c {
+                CeremonyCommand::Run(_) => "ceremony run",
+                CeremonyCommand::CheckPlan(_) => "ceremony check-plan",
+                CeremonyCommand::VerifyTranscript(_) => "ceremony verify-transcript",
+                CeremonyCommand::PrintTranscript(_) => "ceremony print-transcript",
+                CeremonyCommand::Rehearse(_) => "ceremony rehearse",
+            },
+            Command::Version => "version",
+            Command::Completions(_) => "completions",
+            Command::Man(_) => "man",
+        }
+    }
+}
+
+/// The command a command line that did not parse was meant for, as far as
+/// it names one (`token status` for `--json token status --serial x`):
+/// the words that name subcommands, in order, whatever lies between them.
+pub fn command_named_in(args: &[std::ffi::OsString]) -> Option<String> {
+    let mut cmd = <Cli as clap::CommandFactory>::command();
+    let mut names = Vec::new();
+    for arg in args.iter().skip(1) {
+        let Some(word) = arg.to_str() else { continue };
+        if word == "--" {
+            break;
+        }
+        if word.starts_with('-') {
+            continue;
+        }
+        if let Some(sub) = cmd.find_subcommand(word) {
+            names.push(sub.get_name().to_string());
+            let sub = sub.clone();
+            cmd = sub;
+        }
+    }
+    (!names.is_empty()).then(|| names.join(" "))
+}
+
+/// Whether a command line asks for `--json` (before any `--`), read from
+/// the words themselves so that a line that does not parse still gets a
+/// JSON error document.
+pub fn asks_for_json(args: &[std::ffi::OsString]) -> bool {
+    args.iter()
+        .skip(1)
+        .take_while(|a| a.as_os_str() != "--")
+        .any(|a| a.as_os_str() == "--json")
+}
+
+/// Test mode, offered by the commands that use tokens.
+#[derive(Debug, Args, Clone, Default)]
+pub struct TestTokensArg {
+    /// Use software test tokens kept in DIR instead of YubiKeys (test mode; also KEYCEREMONY_TEST_TOKENS=DIR)
+    #[arg(long = "test-tokens", id = "test_tokens_dir", value_name = "DIR")]
+    pub dir: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -84,7 +196,7 @@ pub struct CompletionsArgs {
   keyceremony man --out man/ && man -l man/keyceremony-split.1")]
 pub struct ManArgs {
     /// Write every page into DIR (created if missing; mode 0600) instead of keyceremony.1 on standard output
-    #[arg(long, value_name = "DIR")]
+    #[arg(long, short = 'o', value_name = "DIR")]
     pub out: Option<PathBuf>,
 
     /// Replace pages already in DIR
@@ -94,6 +206,10 @@ pub struct ManArgs {
 
 #[derive(Debug, Args)]
 #[command(group(ArgGroup::new("key_source").required(true).args(["generate", "key_file", "from_spike"])))]
+#[command(after_help = "Examples:
+  keyceremony split -t 3 -n 5 --generate --out shards/ --qr
+  keyceremony split -t 2 -n 3 --key-file root.hex --out shards/ --custodian Alice --custodian Bob --custodian Carol
+  keyceremony split -t 2 -n 3 --generate --out shards/ --seal-to 12345678 --seal-to 23456789 --seal-to 34567890")]
 pub struct SplitArgs {
     /// Shares needed to recover the key (t)
     #[arg(long, short = 't', value_name = "T")]
@@ -104,7 +220,7 @@ pub struct SplitArgs {
     pub shares: u16,
 
     /// Output folder: created if missing; must be empty unless --force
-    #[arg(long, value_name = "DIR")]
+    #[arg(long, short = 'o', value_name = "DIR")]
     pub out: PathBuf,
 
     /// Generate a fresh root key from the operating system's random source
@@ -150,11 +266,15 @@ pub struct SplitArgs {
     /// Allow sealing more than one share to the same token (whoever holds it then holds several shares)
     #[arg(long)]
     pub allow_same_token: bool,
+
+    #[command(flatten)]
+    pub test_tokens: TestTokensArg,
 }
 
 #[derive(Debug, Args)]
 #[command(after_help = "Examples:
-  keyceremony extend vault/shard-1.json vault/shard-2.json --record vault/ceremony.json --add 1 --custodian \"Dora Dean\" --out vault-extended")]
+  keyceremony extend vault/shard-1.json vault/shard-2.json --record vault/ceremony.json --add 1 --custodian \"Dora Dean\" --out vault-extended
+  keyceremony extend vault/shard-1.json scan-of-sheet-3.png --record vault/ceremony.json --add 2 --qr --out vault-extended")]
 pub struct ExtendArgs {
     /// At least t shares of the ceremony: shard files, QR images, sealed shares (.age)
     #[arg(required = true, value_name = "SHARD")]
@@ -198,11 +318,18 @@ pub struct ExtendArgs {
 
     #[command(flatten)]
     pub unseal: UnsealArgs,
+
+    #[command(flatten)]
+    pub test_tokens: TestTokensArg,
 }
 
 #[derive(Debug, Args)]
+#[command(after_help = "Examples:
+  keyceremony verify shards/shard-2.json
+  keyceremony verify shards/*.json
+  keyceremony verify scan-of-sheet-3.png shard-1.age ceremony.json --pin-file pin.txt")]
 pub struct VerifyArgs {
-    /// Shard files, sealed shares (.age) and the ceremony record (ceremony.json); several are also checked as a set
+    /// Shard files, sealed shares (.age, opened on their YubiKey), QR images (PNG or JPEG scans and photos of shard sheets) and the ceremony record (ceremony.json); several are also checked as a set
     #[arg(required = true, value_name = "PATH")]
     pub paths: Vec<PathBuf>,
 
@@ -212,12 +339,19 @@ pub struct VerifyArgs {
 
     #[command(flatten)]
     pub unseal: UnsealArgs,
+
+    #[command(flatten)]
+    pub test_tokens: TestTokensArg,
 }
 
 #[derive(Debug, Args)]
 #[command(group(ArgGroup::new("output").required(true).multiple(false).args(["reveal", "key_out", "spike_out", "dry_run", "bundle_out"])))]
+#[command(after_help = "Examples:
+  keyceremony assemble shards/shard-1.json shards/shard-3.json shards/ceremony.json --dry-run
+  keyceremony assemble shard-1.age sheet-2.png shard-4.json --key-out root.hex
+  keyceremony assemble shards/shard-1.json shards/shard-2.json --bundle-out root.tar.age --recipient age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p")]
 pub struct AssembleArgs {
-    /// Shard files (and optionally ceremony.json); at least t good shards of one ceremony
+    /// Shard files, sealed shares (.age), QR images (PNG or JPEG) and optionally ceremony.json; at least t good shares of one ceremony
     #[arg(required_unless_present = "typed", value_name = "PATH")]
     pub paths: Vec<PathBuf>,
 
@@ -263,6 +397,9 @@ pub struct AssembleArgs {
 
     #[command(flatten)]
     pub unseal: UnsealArgs,
+
+    #[command(flatten)]
+    pub test_tokens: TestTokensArg,
 }
 
 // `keyceremony qr ...`
@@ -274,6 +411,10 @@ pub enum QrCommand {
 }
 
 #[derive(Debug, Args)]
+#[command(after_help = "Examples:
+  keyceremony qr decode scan-of-sheet-2.png
+  keyceremony qr decode photo-1.jpg photo-2.jpg --json
+  keyceremony qr decode shards/shard-2.png --raw")]
 pub struct QrDecodeArgs {
     /// Image files: scans or photos of shard sheets, several codes per image allowed
     #[arg(required = true, value_name = "IMAGE")]
@@ -300,24 +441,50 @@ pub struct UnsealArgs {
 }
 
 #[derive(Debug, Args)]
+#[command(after_help = "Examples:
+  keyceremony token list
+  keyceremony token init --pin-file pin.txt
+  keyceremony token recipient --serial 12345678 >> recipients.txt")]
 pub struct TokenArgs {
     #[command(subcommand)]
     pub command: TokenCommand,
+
+    /// Use software test tokens kept in DIR instead of YubiKeys (test mode; also KEYCEREMONY_TEST_TOKENS=DIR)
+    #[arg(
+        long = "test-tokens",
+        id = "test_tokens_dir",
+        global = true,
+        value_name = "DIR"
+    )]
+    pub test_tokens_dir: Option<PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]
 pub enum TokenCommand {
     /// List connected YubiKeys (or the test tokens in --test-tokens DIR)
+    #[command(after_help = "Examples:
+  keyceremony token list
+  keyceremony token list --json")]
     List,
     /// Show serial, firmware, PIN and PUK tries left, and the keys in the slots keyceremony uses
+    #[command(after_help = "Examples:
+  keyceremony token status
+  keyceremony token status --serial 12345678
+  keyceremony token status --serial 12345678 --json")]
     Status {
+        /// The token's serial (printed on its back; `keyceremony token list` shows it); may be left out when exactly one token is connected
         #[arg(long, value_name = "SERIAL")]
-        serial: u32,
+        serial: Option<u32>,
     },
     /// Create a P-256 key on the token for sealed shares (in test mode, create the test token first)
+    #[command(after_help = "Examples:
+  keyceremony token init
+  keyceremony token init --serial 12345678 --pin-file pin.txt
+  keyceremony token init --serial 12345678 --slot 83 --touch-policy cached")]
     Init {
+        /// The token's serial (printed on its back; `keyceremony token list` shows it); may be left out when exactly one token is connected (in test mode: needed to create a test token)
         #[arg(long, value_name = "SERIAL")]
-        serial: u32,
+        serial: Option<u32>,
         /// Read the PIN from the first line of FILE instead of asking
         #[arg(long, value_name = "FILE")]
         pin_file: Option<PathBuf>,
@@ -331,18 +498,28 @@ pub enum TokenCommand {
         #[arg(long, value_name = "POLICY", default_value = "always")]
         touch_policy: String,
     },
-    /// Print the age recipient (age1yubikey1...) of the token's key, for --seal-to-recipient
+    /// Print the age recipient (age1yubikey1...) of the token's key, as an age recipients file, for --seal-to-recipient
+    #[command(after_help = "Examples:
+  keyceremony token recipient
+  keyceremony token recipient --serial 12345678 >> recipients.txt
+  keyceremony token recipient --serial 12345678 --slot 83")]
     Recipient {
+        /// The token's serial (printed on its back; `keyceremony token list` shows it); may be left out when exactly one token is connected
         #[arg(long, value_name = "SERIAL")]
-        serial: u32,
+        serial: Option<u32>,
         /// Slot, when the token has keys in several
         #[arg(long, value_name = "SLOT")]
         slot: Option<String>,
     },
     /// Set a new PIN with the PUK, unblocking a blocked PIN
+    #[command(after_help = "Examples:
+  keyceremony token unblock
+  keyceremony token unblock --serial 12345678
+  keyceremony token unblock --serial 12345678 --puk-file puk.txt --new-pin-file new-pin.txt")]
     Unblock {
+        /// The token's serial (printed on its back; `keyceremony token list` shows it); may be left out when exactly one token is connected
         #[arg(long, value_name = "SERIAL")]
-        serial: u32,
+        serial: Option<u32>,
         /// Read the PUK from the first line of FILE instead of asking
         #[arg(long, value_name = "FILE")]
         puk_file: Option<PathBuf>,
@@ -351,13 +528,19 @@ pub enum TokenCommand {
         new_pin_file: Option<PathBuf>,
     },
     /// Write the slot's attestation certificate (DER), proving the key was made on a YubiKey
+    #[command(after_help = "Examples:
+  keyceremony token attest --out attestation.der
+  keyceremony token attest --serial 12345678 --slot 82 --out 12345678-82.der
+  openssl x509 -inform DER -in attestation.der -noout -text")]
     Attest {
+        /// The token's serial (printed on its back; `keyceremony token list` shows it); may be left out when exactly one token is connected
         #[arg(long, value_name = "SERIAL")]
-        serial: u32,
+        serial: Option<u32>,
+        /// Slot of the key to attest: a retired slot 82..95 (or R1..R20), or 9d; default: the token's only key
         #[arg(long, value_name = "SLOT")]
         slot: Option<String>,
         /// Output file (DER)
-        #[arg(long, value_name = "FILE")]
+        #[arg(long, short = 'o', value_name = "FILE")]
         out: PathBuf,
         /// Replace FILE if it exists
         #[arg(long)]
@@ -383,11 +566,11 @@ pub enum BundleCommand {
 #[derive(Debug, Args, Default)]
 pub struct SealArgs {
     /// age X25519 recipient (age1...) to seal to; repeat for several
-    #[arg(long = "recipient", value_name = "AGE1...")]
+    #[arg(long = "recipient", short = 'r', value_name = "AGE1...")]
     pub recipients: Vec<String>,
 
     /// File of age recipients, one per line (# comments)
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, short = 'R', value_name = "FILE")]
     pub recipients_file: Option<PathBuf>,
 
     /// Write the Nexus backup format (AES-256-GCM, Argon2id passphrase) instead of age
@@ -395,9 +578,13 @@ pub struct SealArgs {
     pub nexus_backup: bool,
 
     /// Passphrase for --nexus-backup: the file's contents minus one trailing newline
-    /// (without it, asked twice on the terminal)
+    /// (without it, asked twice on the terminal); at least 12 characters
     #[arg(long, value_name = "FILE")]
     pub passphrase_file: Option<PathBuf>,
+
+    /// Accept a --nexus-backup passphrase shorter than 12 characters
+    #[arg(long)]
+    pub allow_short_passphrase: bool,
 
     /// Also carry this file, or every file below this folder, under its relative name
     #[arg(long = "include", value_name = "PATH")]
@@ -405,13 +592,17 @@ pub struct SealArgs {
 }
 
 #[derive(Debug, Args)]
+#[command(after_help = "Examples:
+  keyceremony bundle create --key-file root.hex --out root.tar.age --recipient age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p
+  keyceremony bundle create --key-file root.hex --out backups/ --nexus-backup --passphrase-file pass.txt
+  keyceremony bundle create --key-file root.hex --out root.tar.age --recipients-file nexus-recipients.txt --include config/")]
 pub struct BundleCreateArgs {
     /// The root key: 64 hex characters, optionally one newline
     #[arg(long, value_name = "FILE")]
     pub key_file: PathBuf,
 
     /// Bundle file to write, or an existing folder (default name inside)
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, short = 'o', value_name = "FILE")]
     pub out: PathBuf,
 
     #[command(flatten)]
@@ -431,6 +622,9 @@ pub struct BundleCreateArgs {
 }
 
 #[derive(Debug, Args)]
+#[command(after_help = "Examples:
+  keyceremony bundle inspect root.tar.age
+  keyceremony bundle inspect backups/root.tar.gz.enc --json")]
 pub struct BundleInspectArgs {
     /// The bundle
     #[arg(value_name = "FILE")]
@@ -442,7 +636,7 @@ pub struct BundleInspectArgs {
 #[command(group(ArgGroup::new("bundle_unseal").multiple(false).args(["identity", "passphrase_file"])))]
 pub struct BundleUnsealArgs {
     /// age identity file (AGE-SECRET-KEY-1...) for an age bundle
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, short = 'i', value_name = "FILE")]
     pub identity: Option<PathBuf>,
 
     /// Passphrase file for a Nexus backup (without it, asked on the terminal)
@@ -451,6 +645,10 @@ pub struct BundleUnsealArgs {
 }
 
 #[derive(Debug, Args)]
+#[command(after_help = "Examples:
+  keyceremony bundle verify root.tar.age --identity nexus.key
+  keyceremony bundle verify backups/root.tar.gz.enc --passphrase-file pass.txt
+  keyceremony bundle verify backups/root.tar.gz.enc")]
 pub struct BundleVerifyArgs {
     /// The bundle
     #[arg(value_name = "FILE")]
@@ -461,6 +659,10 @@ pub struct BundleVerifyArgs {
 }
 
 #[derive(Debug, Args)]
+#[command(after_help = "Examples:
+  keyceremony bundle open root.tar.age --identity nexus.key --out import/
+  keyceremony bundle open backups/root.tar.gz.enc --passphrase-file pass.txt --out import/
+  keyceremony bundle open root.tar.age --identity nexus.key --out import/ --force")]
 pub struct BundleOpenArgs {
     /// The bundle
     #[arg(value_name = "FILE")]
@@ -470,7 +672,7 @@ pub struct BundleOpenArgs {
     pub unseal: BundleUnsealArgs,
 
     /// Folder to write the files into: created if missing; must be empty unless --force
-    #[arg(long, value_name = "DIR")]
+    #[arg(long, short = 'o', value_name = "DIR")]
     pub out: PathBuf,
 
     /// Write into a non-empty folder, replacing files of the same name
@@ -481,6 +683,10 @@ pub struct BundleOpenArgs {
 // preflight (src/commands/preflight.rs)
 
 #[derive(Debug, Args)]
+#[command(after_help = "Examples:
+  keyceremony preflight
+  keyceremony preflight --rehearsal --json
+  keyceremony preflight --plan ceremony/prod-2026.toml")]
 pub struct PreflightArgs {
     /// Judge as for a rehearsal (a gap in the air gap only warns) instead of production
     #[arg(long, conflicts_with = "plan")]
@@ -493,6 +699,9 @@ pub struct PreflightArgs {
     /// A connected network interface only warns instead of failing (and the report says so)
     #[arg(long)]
     pub allow_network: bool,
+
+    #[command(flatten)]
+    pub test_tokens: TestTokensArg,
 }
 
 // ceremony (src/commands/ceremony.rs)
@@ -526,16 +735,23 @@ pub struct RehearseArgs {
 
     #[command(flatten)]
     pub unseal: UnsealArgs,
+
+    #[command(flatten)]
+    pub test_tokens: TestTokensArg,
 }
 
 #[derive(Debug, Args)]
+#[command(after_help = "Examples:
+  keyceremony ceremony run ceremony/prod-2026.toml
+  keyceremony ceremony run ceremony/prod-2026.toml --out /media/usb/prod-2026-ceremony
+  keyceremony --test-tokens rehearsal-tokens ceremony run ceremony/rehearsal.toml --yes")]
 pub struct RunArgs {
     /// The plan (ceremony/*.toml)
     #[arg(value_name = "PLAN")]
     pub plan: PathBuf,
 
     /// Output folder: created if missing, refused if not empty [default: <plan name>-ceremony]
-    #[arg(long, value_name = "DIR")]
+    #[arg(long, short = 'o', value_name = "DIR")]
     pub out: Option<PathBuf>,
 
     /// Confirm every step and receipt without asking (recorded as --yes in the transcript; no scans are asked for)
@@ -548,9 +764,15 @@ pub struct RunArgs {
 
     #[command(flatten)]
     pub unseal: UnsealArgs,
+
+    #[command(flatten)]
+    pub test_tokens: TestTokensArg,
 }
 
 #[derive(Debug, Args)]
+#[command(after_help = "Examples:
+  keyceremony ceremony check-plan ceremony/prod-2026.toml
+  keyceremony ceremony check-plan ceremony/rehearsal.toml --json")]
 pub struct CheckPlanArgs {
     /// The plan (ceremony/*.toml)
     #[arg(value_name = "PLAN")]
@@ -558,6 +780,9 @@ pub struct CheckPlanArgs {
 }
 
 #[derive(Debug, Args)]
+#[command(after_help = "Examples:
+  keyceremony ceremony verify-transcript out/transcript.jsonl --record out/ceremony.json
+  keyceremony ceremony verify-transcript 2027/transcript.jsonl --chain-from 5f2c9e0a7b31d4c8e6f0a2b4c6d8e0f1a3b5c7d9e1f3a5b7c9d1e3f5a7b9c1d3")]
 pub struct VerifyTranscriptArgs {
     /// The transcript (transcript.jsonl)
     #[arg(value_name = "FILE")]
@@ -573,13 +798,16 @@ pub struct VerifyTranscriptArgs {
 }
 
 #[derive(Debug, Args)]
+#[command(after_help = "Examples:
+  keyceremony ceremony print-transcript out/transcript.jsonl --out transcript.html
+  keyceremony ceremony print-transcript out/transcript.jsonl --record out/ceremony.json --out transcript.html --force")]
 pub struct PrintTranscriptArgs {
     /// The transcript (transcript.jsonl)
     #[arg(value_name = "FILE")]
     pub file: PathBuf,
 
     /// The HTML file to write
-    #[arg(long, value_name = "FILE.html")]
+    #[arg(long, short = 'o', value_name = "FILE.html")]
     pub out: PathBuf,
 
     /// The ceremony record (ceremony.json), checked as by verify-transcript

@@ -300,6 +300,13 @@ pub enum RequestError {
     Passphrase(&'static str),
     #[error("the two passphrases differ; nothing was written. Run the command again")]
     PassphrasesDiffer,
+    #[error("{}the passphrase has only {chars} characters; a new Nexus backup needs at least {min}. Choose a longer one, or pass --allow-short-passphrase if this one is meant; nothing was written", PathPrefix(file.as_deref()))]
+    ShortPassphrase {
+        /// The passphrase file, when it came from one.
+        file: Option<PathBuf>,
+        chars: usize,
+        min: usize,
+    },
     #[error("{} is an age bundle: give the Nexus age identity with --identity FILE", .0.display())]
     AgeBundleNeedsIdentity(PathBuf),
 }
@@ -328,9 +335,15 @@ impl Error {
 
     pub fn exit_code(&self) -> i32 {
         match self {
+            // What was typed at a prompt, or the lack of a terminal to type
+            // it on, is not the command line's fault: a failure, not usage.
+            Error::Request(
+                RequestError::Passphrase(_)
+                | RequestError::PassphrasesDiffer
+                | RequestError::ShortPassphrase { .. },
+            ) => EXIT_FAILURE,
             Error::Usage(_) | Error::Request(_) => EXIT_USAGE,
             Error::SpikeSet(SpikeSetError::Threshold(_)) => EXIT_USAGE,
-            Error::NoAnswer { path: None, .. } => EXIT_USAGE,
             _ => EXIT_FAILURE,
         }
     }
@@ -386,6 +399,7 @@ impl Error {
     pub fn problem(&self) -> String {
         match self {
             Error::Input { problem, .. } => problem.clone(),
+            Error::InputFile { source, .. } => source.to_string(),
             Error::Io { action, source, .. } => format!("{action}: {source}"),
             Error::Token {
                 path: Some(_),
@@ -435,18 +449,29 @@ mod tests {
     }
 
     #[test]
-    fn an_unanswered_question_is_a_usage_error_unless_a_file_was_being_opened() {
+    fn an_unanswered_question_is_a_failure_not_a_usage_error() {
         let e = Error::NoAnswer {
             path: None,
             question: Question::Pin,
             source: io::Error::other("no tty"),
         };
-        assert_eq!(e.exit_code(), EXIT_USAGE);
+        assert_eq!(e.exit_code(), EXIT_FAILURE);
         let e = e.in_file(Path::new("s.age"));
         assert_eq!(e.exit_code(), EXIT_FAILURE);
         assert_eq!(
             e.to_string(),
             "s.age: cannot read the PIN from the terminal (no tty); pass --pin-file FILE instead"
         );
+    }
+
+    #[test]
+    fn answers_typed_at_a_prompt_are_failures_and_options_are_usage() {
+        let differ = Error::from(RequestError::PassphrasesDiffer);
+        assert_eq!(differ.exit_code(), EXIT_FAILURE);
+        let empty = Error::from(RequestError::Passphrase("the passphrase is empty"));
+        assert_eq!(empty.exit_code(), EXIT_FAILURE);
+        let label = Error::from(RequestError::Label("too long".into()));
+        assert_eq!(label.exit_code(), EXIT_USAGE);
+        assert_eq!(Error::Usage("x".into()).exit_code(), EXIT_USAGE);
     }
 }

@@ -32,6 +32,8 @@ static STDIN_TAKEN: AtomicBool = AtomicBool::new(false);
 /// Why an input cannot be read as a file of the kind asked for.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum InputFileError {
+    #[error("cannot read: there is no such file; check its name and folder (a {what} was expected here)")]
+    Missing { what: &'static str },
     #[error("is a folder, not a {what}; name the files in it")]
     Folder { what: &'static str },
     #[error("is a pipe (FIFO), not a regular file; to read standard input, give `-`")]
@@ -231,13 +233,14 @@ fn open_file(path: &Path, what: &'static str) -> Result<(File, u64)> {
         .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
         .open(path)
         .map_err(|e| {
-            // "cannot read" for what is not there, as the messages always said
-            let action = if e.kind() == io::ErrorKind::NotFound {
-                "cannot read"
-            } else {
-                "cannot open"
-            };
-            Error::io(path, action, e)
+            if e.kind() == io::ErrorKind::NotFound {
+                // what is not there (a dangling link too): say what to check
+                return Error::InputFile {
+                    path: path.to_path_buf(),
+                    source: InputFileError::Missing { what },
+                };
+            }
+            Error::io(path, "cannot open", e)
         })?;
     let meta = file
         .metadata()

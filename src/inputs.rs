@@ -179,12 +179,35 @@ pub fn load_path(
             "is a SPIKE recovery shard, not a keyceremony shard; re-split it with \
              `keyceremony split --from-spike FILE... --spike-threshold K`",
         )),
-        Kind::Unknown if head.is_empty() => Err(Error::input(path, "empty file")),
+        Kind::Unknown if head.is_empty() => Err(Error::input(
+            path,
+            "empty file (0 bytes): it was cut short or never written; use another copy \
+             of this share, or its printed sheet (a scan or photo, or `keyceremony assemble --type`)",
+        )),
+        Kind::Unknown if looks_like_age_identity(&head) => Err(Error::input(
+            path,
+            "is an age identity (a secret key), not a share: it opens bundles \
+             (`keyceremony bundle open --identity FILE`); give the shard files, sealed \
+             shares or QR images that `keyceremony split` made",
+        )),
         Kind::Unknown => Err(Error::input(
             path,
-            "not a shard file, ceremony record, QR image or sealed share",
+            "not a shard file, ceremony record, QR image or sealed share; give the files \
+             `keyceremony split` wrote (shard-<i>.json, shard-<i>.age, ceremony.json) or a \
+             scan or photo (PNG or JPEG) of a printed sheet",
         )),
     }
+}
+
+/// An age identity file (`age-keygen` output), by its first bytes.
+fn looks_like_age_identity(head: &[u8]) -> bool {
+    let text = String::from_utf8_lossy(head);
+    text.lines().any(|l| {
+        let l = l.trim_start();
+        l.starts_with("AGE-SECRET-KEY-1")
+            || l.starts_with("AGE-PLUGIN-")
+            || l.starts_with("# public key: age1")
+    })
 }
 
 /// Reads every path; what cannot be read becomes a named rejection rather

@@ -36,6 +36,7 @@ pub struct SealTarget {
 /// first retired slot's when there are several.
 pub fn sealing_key(tok: &mut dyn Token, slot: Option<Slot>) -> Result<SlotKey, TokenError> {
     let label = tok.label();
+    let serial = tok.serial();
     let keys = tok.slot_keys()?;
     match slot {
         Some(s) => keys
@@ -43,6 +44,7 @@ pub fn sealing_key(tok: &mut dyn Token, slot: Option<Slot>) -> Result<SlotKey, T
             .find(|k| k.slot == s)
             .ok_or(TokenError::SlotEmpty {
                 token: label,
+                serial,
                 slot: s,
             }),
         None => keys
@@ -50,6 +52,7 @@ pub fn sealing_key(tok: &mut dyn Token, slot: Option<Slot>) -> Result<SlotKey, T
             .next()
             .ok_or_else(|| TokenError::SlotEmpty {
                 token: label,
+                serial,
                 slot: Slot::new(0x82).expect("retired slot"),
             }),
     }

@@ -22,7 +22,7 @@ pub enum ShardError {
     TooLarge(u64),
     #[error("not JSON ({0}); a shard file is a JSON document written by keyceremony split")]
     NotJson(String),
-    #[error("JSON without a \"format\" field: not a keyceremony shard file")]
+    #[error("JSON without a \"format\" field: not a keyceremony shard file; give a shard-<i>.json or the ceremony.json that `keyceremony split` wrote")]
     NoFormat,
     #[error("unknown format \"{}\": not a keyceremony shard file", crate::terminal::Shown(.0))]
     UnknownFormat(String),

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use crate::console::Console;
 use crate::error::{Error, Result};
 use crate::events::EventSink;
-use crate::inputs::{self, Item};
+use crate::inputs::{self, Item, Loaded};
 use crate::record::{CeremonyId, CeremonyInfo, CeremonyRecord};
 use crate::recovery::{self, RecoveryError, Rejected, Rejection, SetProblem};
 use crate::seal::{SealedWith, Unsealer};
@@ -104,6 +104,27 @@ impl VerifyReport {
     }
 }
 
+fn verdict(l: &Loaded) -> InputVerdict {
+    match &l.item {
+        Item::Shard(s) => InputVerdict::Shard {
+            source: l.source.clone(),
+            facts: ShardFacts {
+                ceremony_id: s.info.ceremony_id.clone(),
+                id: s.share.id().get(),
+                threshold: s.info.params.threshold(),
+                shares: s.info.params.shares(),
+                fingerprint: s.info.fingerprint,
+                custodian: s.custodian.clone(),
+            },
+            sealed: l.sealed.clone(),
+        },
+        Item::Record(r) => InputVerdict::Record {
+            source: l.source.clone(),
+            info: r.info.clone(),
+        },
+    }
+}
+
 /// Verifies every path, alone and as a set. Sealed shares are opened with
 /// `unsealer` (PIN on `console`; the token used and touches on `events`).
 pub fn verify(
@@ -112,27 +133,23 @@ pub fn verify(
     console: &mut dyn Console,
     events: &mut dyn EventSink,
 ) -> VerifyReport {
-    let (items, failures) = inputs::load_all(paths, unsealer, console, events);
-    let mut verdicts: Vec<InputVerdict> = failures.iter().cloned().map(InputVerdict::Bad).collect();
-    for l in &items {
-        verdicts.push(match &l.item {
-            Item::Shard(s) => InputVerdict::Shard {
-                source: l.source.clone(),
-                facts: ShardFacts {
-                    ceremony_id: s.info.ceremony_id.clone(),
-                    id: s.share.id().get(),
-                    threshold: s.info.params.threshold(),
-                    shares: s.info.params.shares(),
-                    fingerprint: s.info.fingerprint,
-                    custodian: s.custodian.clone(),
-                },
-                sealed: l.sealed.clone(),
-            },
-            Item::Record(r) => InputVerdict::Record {
-                source: l.source.clone(),
-                info: r.info.clone(),
-            },
-        });
+    // One verdict per input, in the order given (a failure where it was
+    // named, not first); an image with several codes gives several.
+    let mut items = Vec::new();
+    let mut failures = Vec::new();
+    let mut verdicts = Vec::new();
+    for path in paths {
+        match inputs::load_path(path, unsealer, console, events) {
+            Ok(loaded) => {
+                verdicts.extend(loaded.iter().map(verdict));
+                items.extend(loaded);
+            }
+            Err(e) => {
+                let rejected = inputs::rejected(path, e);
+                verdicts.push(InputVerdict::Bad(rejected.clone()));
+                failures.push(rejected);
+            }
+        }
     }
 
     let analysis = recovery::analyse(items, failures);

@@ -192,6 +192,32 @@ fn refusals_through_the_binary() {
     assert!(!dir.join("bad-ceremony").exists());
 }
 
+#[test]
+fn a_short_backup_passphrase_stops_the_run_before_the_key_exists() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let small = small_plan(dir, "rehearsal", SMALL_CUSTODIANS);
+    std::fs::write(dir.join("pass.txt"), "hunter2\n").unwrap();
+    let r = run_in(
+        dir,
+        &[
+            "--test-tokens",
+            "tokens",
+            "ceremony",
+            "run",
+            small.to_str().unwrap(),
+            "--out",
+            "s",
+            "--yes",
+        ],
+    );
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert!(r.stderr.contains("pass.txt"), "{}", r.stderr);
+    assert!(r.stderr.contains("only 7 characters"), "{}", r.stderr);
+    assert!(!r.stderr.contains("hunter2"), "{}", r.stderr);
+    assert!(!dir.join("s").exists(), "the run wrote something");
+}
+
 /// The small plan (2 of 3: file, QR sheet, test token) on a terminal, with
 /// `steps` after the usual answers up to the prompt `until`.
 fn small_on_terminal(dir: &Path, until: &str, then: &[(&str, Do)]) -> (i32, String) {

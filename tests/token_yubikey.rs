@@ -85,7 +85,10 @@ fn hardware_round_trip() {
     }
     let r = run(["token", "recipient", "--serial", &serial]);
     assert_eq!(r.code, 0, "{}", r.stderr);
-    assert!(r.stdout.trim().starts_with("age1yubikey1"), "{}", r.stdout);
+    // a recipients file: the comment line, then the recipient alone
+    let last = r.stdout.lines().last().unwrap_or_default();
+    assert!(r.stdout.starts_with("# "), "{}", r.stdout);
+    assert!(last.starts_with("age1yubikey1"), "{}", r.stdout);
 
     let out = tempfile::tempdir().unwrap();
     let dir = out.path().join("split");

@@ -95,8 +95,8 @@ pub use nexus_format::{
     ARGON2_M_KIB, ARGON2_P, ARGON2_T, GZIP_LEVEL, NEXUS_EXTENSION, NEXUS_HEADER_LEN, NEXUS_MIN_LEN,
 };
 pub use request::{
-    ask_new_passphrase, open_bundle, read_key_file, seal_key, unsealing_for, verify_bundle,
-    SealRequest, Sealed,
+    ask_new_passphrase, check_new_passphrase, open_bundle, read_key_file, seal_key, unsealing_for,
+    verify_bundle, SealRequest, Sealed,
 };
 
 /// Largest passphrase, recipients or identity file read into memory.
@@ -153,7 +153,27 @@ impl Passphrase {
     pub fn expose(&self) -> &[u8] {
         &self.0
     }
+
+    /// Its length in characters (bytes where it is not UTF-8).
+    pub fn chars(&self) -> usize {
+        std::str::from_utf8(&self.0).map_or(self.0.len(), |s| s.chars().count())
+    }
+
+    /// A fresh passphrase to offer: ten random words from the PGP word
+    /// list (80 bits from the operating system), joined by dashes.
+    pub fn generate() -> Zeroizing<String> {
+        use rand_core::{OsRng, RngCore};
+        let mut bytes = Zeroizing::new([0u8; 10]);
+        OsRng.fill_bytes(bytes.as_mut());
+        let words = crate::pgp_words::words(bytes.as_ref());
+        Zeroizing::new(words.join("-").to_ascii_lowercase())
+    }
 }
+
+/// The fewest characters a new Nexus backup's passphrase may have unless
+/// the caller allows a shorter one explicitly. Argon2id slows each guess
+/// down; it does not make a short passphrase hard to guess.
+pub const MIN_NEW_PASSPHRASE_CHARS: usize = 12;
 
 impl std::fmt::Debug for Passphrase {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {

@@ -96,6 +96,26 @@ pub fn ask_new_passphrase(console: &mut dyn Console) -> Result<Passphrase> {
     Ok(first)
 }
 
+/// Refuses a passphrase for a new Nexus backup shorter than
+/// [`MIN_NEW_PASSPHRASE_CHARS`](super::MIN_NEW_PASSPHRASE_CHARS), unless
+/// `allow_short` says it is meant. `file`: where it came from, if a file.
+pub fn check_new_passphrase(
+    pass: &Passphrase,
+    file: Option<&Path>,
+    allow_short: bool,
+) -> Result<()> {
+    let (chars, min) = (pass.chars(), super::MIN_NEW_PASSPHRASE_CHARS);
+    if chars < min && !allow_short {
+        return Err(RequestError::ShortPassphrase {
+            file: file.map(Path::to_path_buf),
+            chars,
+            min,
+        }
+        .into());
+    }
+    Ok(())
+}
+
 /// What opens a bundle: an age identity file, a passphrase file, or (for a
 /// Nexus backup, with neither) the passphrase asked on `console`.
 pub fn unsealing_for(

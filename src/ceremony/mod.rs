@@ -235,6 +235,13 @@ pub enum RunRefused {
         second: u8,
         target: String,
     },
+    #[error("{}: the Nexus backup's passphrase in {} has only {chars} characters; a new Nexus backup needs at least {min}. Write a longer passphrase into it before the ceremony", plan.display(), file.display())]
+    ShortPassphrase {
+        plan: PathBuf,
+        file: PathBuf,
+        chars: usize,
+        min: usize,
+    },
 }
 
 /// The label on every output: the plan's, prefixed with REHEARSAL in a rehearsal.
@@ -269,6 +276,28 @@ pub fn check_can_run(plan: &Plan, options: &RunOptions) -> Result<()> {
             return Err(RunRefused::OutNotAFolder(options.out.clone()).into())
         }
         Err(e) => return Err(Error::io(&options.out, "cannot read the output folder", e)),
+    }
+    // a passphrase too short for a new backup stops the run before the key
+    // exists, not at the bundle step after the shares went out
+    for b in &plan.bundles {
+        if let plan::BundlePlan::NexusBackup {
+            passphrase_file: Some(p),
+            ..
+        } = b
+        {
+            let file = plan.resolve(p);
+            let pass = crate::bundle::Passphrase::from_file(&file)?;
+            let (chars, min) = (pass.chars(), crate::bundle::MIN_NEW_PASSPHRASE_CHARS);
+            if chars < min {
+                return Err(RunRefused::ShortPassphrase {
+                    plan: plan.path.clone(),
+                    file,
+                    chars,
+                    min,
+                }
+                .into());
+            }
+        }
     }
     Ok(())
 }

@@ -149,6 +149,11 @@ pub fn sealing_from(seal: &SealArgs, console: &mut dyn Console) -> Result<Sealin
         Some(f) => Passphrase::from_file(f)?,
         None => bundle::ask_new_passphrase(console)?,
     };
+    bundle::check_new_passphrase(
+        &pass,
+        seal.passphrase_file.as_deref(),
+        seal.allow_short_passphrase,
+    )?;
     Ok(Sealing::NexusBackup(pass))
 }
 

@@ -35,6 +35,8 @@ pub mod version;
 #[derive(Debug, Clone, Default)]
 pub struct Context {
     pub json: bool,
+    /// The command as typed (`token status`), for the JSON documents.
+    pub command: &'static str,
     pub inputs: InputOptions,
 }
 
@@ -78,8 +80,14 @@ impl EventSink for PrintEvents {
 pub fn run(cli: Cli) -> i32 {
     let ctx = Context {
         json: cli.json,
+        command: cli.command.name(),
         inputs: InputOptions {
-            test_tokens: cli.test_tokens.clone(),
+            // typed after the command, else before it (or from the environment)
+            test_tokens: cli
+                .command
+                .test_tokens()
+                .or(cli.test_tokens.as_ref())
+                .cloned(),
             ..InputOptions::default()
         },
     };
@@ -120,6 +128,7 @@ fn print_outcome(outcome: Outcome, ctx: &Context) -> i32 {
     if ctx.json {
         let mut doc = outcome.json;
         if let Value::Object(map) = &mut doc {
+            map.insert("command".into(), Value::from(ctx.command));
             map.insert("ok".into(), Value::Bool(outcome.ok));
             if let Some(secret) = &outcome.revealed {
                 map.insert("key".into(), Value::String(secret.trim_end().to_string()));
@@ -155,12 +164,61 @@ fn print_outcome(outcome: Outcome, ctx: &Context) -> i32 {
 fn print_error(e: &Error, ctx: &Context) -> i32 {
     // every line said goes through one escaping, whatever it holds
     eprintln!("error: {}", crate::terminal::escape_lines(&e.to_string()));
+    if let Error::Request(crate::error::RequestError::ShortPassphrase { .. }) = e {
+        // offered to the person only: never in the error, never in JSON
+        let offer = crate::bundle::Passphrase::generate();
+        eprintln!(
+            "A generated passphrase you may use instead: {}",
+            offer.as_str()
+        );
+    }
     if ctx.json {
-        let doc = json!({ "ok": false, "error": e.to_string() });
-        let text = serde_json::to_string_pretty(&doc).expect("JSON value");
-        println!("{}", crate::terminal::escape_json(&text));
+        print_error_document(Some(ctx.command), &e.to_string());
     }
     e.exit_code()
+}
+
+/// The JSON document of a command that failed: its `command` (None when
+/// the command line names none), `ok: false`, and the message.
+fn print_error_document(command: Option<&str>, message: &str) {
+    let doc = json!({ "command": command, "ok": false, "error": message });
+    let text = serde_json::to_string_pretty(&doc).expect("JSON value");
+    println!("{}", crate::terminal::escape_json(&text));
+}
+
+/// A command line that does not parse. `--help` and `--version` print as
+/// clap has them; a real usage error is said on standard error (escaped:
+/// it quotes what was typed) and, when the line asks for `--json`, also as
+/// an error document on standard output. Returns the exit status.
+pub fn parse_failure(e: &clap::Error, args: &[std::ffi::OsString]) -> i32 {
+    use clap::error::ErrorKind;
+    let is_error = !matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion);
+    if !is_error {
+        let _ = e.print();
+        return e.exit_code();
+    }
+    let rendered = e.render().to_string();
+    eprint!("{}", crate::terminal::escape_lines(&rendered));
+    if crate::cli::asks_for_json(args) {
+        let command = crate::cli::command_named_in(args);
+        let message = if e.kind() == ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand {
+            // clap shows the help here; its first line is no message
+            let named = command.as_deref().unwrap_or_default();
+            format!("no subcommand given; see `keyceremony {named} --help`").replace("  ", " ")
+        } else {
+            usage_message(&rendered)
+        };
+        print_error_document(command.as_deref(), &message);
+    }
+    crate::error::EXIT_USAGE
+}
+
+/// clap's message without its `error: ` and the usage lines after it, on
+/// one line.
+fn usage_message(rendered: &str) -> String {
+    let first = rendered.split("\n\n").next().unwrap_or(rendered);
+    let first = first.strip_prefix("error: ").unwrap_or(first);
+    first.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
 /// The unsealing options of the command line, added to the run's input options.

@@ -21,7 +21,10 @@ pub fn run(
     let test_dir = ctx.inputs.test_tokens.as_deref();
     match &a.command {
         TokenCommand::List => Ok(list(test_dir, manage::list(test_dir)?)),
-        TokenCommand::Status { serial } => Ok(status(manage::status(test_dir, *serial)?)),
+        TokenCommand::Status { serial } => {
+            let serial = manage::which_token(test_dir, *serial)?;
+            Ok(status(manage::status(test_dir, serial)?))
+        }
         TokenCommand::Init {
             serial,
             pin_file,
@@ -36,7 +39,7 @@ pub fn run(
             })?;
             let slot = slot.as_deref().map(parse_slot).transpose()?;
             let request = InitRequest {
-                serial: *serial,
+                serial: manage::which_token(test_dir, *serial)?,
                 pin_file: pin_file.clone(),
                 slot,
                 pin_policy,
@@ -46,7 +49,8 @@ pub fn run(
         }
         TokenCommand::Recipient { serial, slot } => {
             let slot = slot.as_deref().map(parse_slot).transpose()?;
-            Ok(recipient(&manage::recipient(test_dir, *serial, slot)?))
+            let serial = manage::which_token(test_dir, *serial)?;
+            Ok(recipient(&manage::recipient(test_dir, serial, slot)?))
         }
         TokenCommand::Unblock {
             serial,
@@ -54,7 +58,7 @@ pub fn run(
             new_pin_file,
         } => {
             let request = UnblockRequest {
-                serial: *serial,
+                serial: manage::which_token(test_dir, *serial)?,
                 puk_file: puk_file.clone(),
                 new_pin_file: new_pin_file.clone(),
             };
@@ -67,8 +71,9 @@ pub fn run(
             force,
         } => {
             let slot = slot.as_deref().map(parse_slot).transpose()?;
+            let serial = manage::which_token(test_dir, *serial)?;
             Ok(attest(&manage::attest(
-                test_dir, *serial, slot, out, *force,
+                test_dir, serial, slot, out, *force,
             )?))
         }
     }
@@ -156,12 +161,13 @@ fn status(s: manage::TokenStatus) -> Outcome {
     let t = &s.token;
     let (label, serial) = (&t.label, t.serial);
     let pin_tries = s.pin_tries_left;
+    let blocked = format!(" (BLOCKED: unblock with `keyceremony token unblock --serial {serial}`)");
     let mut text = vec![
         format!("{label}: serial {serial}, firmware {}", t.firmware),
         format!(
             "{label}: PIN tries left: {pin_tries}{}",
             match pin_tries {
-                0 => " (BLOCKED: unblock with `keyceremony token unblock`)",
+                0 => blocked.as_str(),
                 1 => " (a wrong PIN now blocks it)",
                 _ => "",
             }
@@ -228,18 +234,12 @@ fn init(r: &manage::InitReport) -> Outcome {
 fn recipient(r: &manage::RecipientReport) -> Outcome {
     let recipient = r.key.recipient().to_string();
     let (label, slot) = (&r.label, r.key.slot);
-    // One line an age recipients file (age -R) accepts for a real key; a
-    // test token's line carries its warning, so it cannot pass for real.
-    let line = if r.test_token {
-        format!("{recipient} # {label}, slot {slot}")
-    } else {
-        recipient.clone()
-    };
-    if !r.test_token {
-        eprintln!("{label}, slot {slot}:");
-    }
+    // An age recipients file (`age -R`): the comment on a line of its own
+    // (age refuses one after the recipient), as age-plugin-yubikey prints
+    // it. A test token's comment says so, so it cannot pass for a real key.
+    let lines = vec![format!("# {label}, slot {slot}"), recipient.clone()];
     Outcome::success(
-        vec![line],
+        lines,
         json!({
             "command": "token recipient",
             "serial": r.serial,

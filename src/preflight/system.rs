@@ -59,6 +59,11 @@ fn read_small(path: &Path) -> io::Result<String> {
     crate::input_file::open_regular(path, "system file")
         .map_err(|e| match e {
             crate::Error::Io { source, .. } => source,
+            // a probe tells a file that is not there from one it cannot read
+            crate::Error::InputFile {
+                source: crate::input_file::InputFileError::Missing { .. },
+                ..
+            } => io::Error::from(io::ErrorKind::NotFound),
             other => io::Error::other(other.to_string()),
         })?
         .take(MAX_PROBE_FILE)

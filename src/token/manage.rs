@@ -44,6 +44,27 @@ pub struct DamagedToken {
     pub error: Error,
 }
 
+/// The token a command is about: the serial given, or when none is, the
+/// only token connected (as ykman does). With several connected, the error
+/// lists them; with none, it says so.
+pub fn which_token(test_dir: Option<&Path>, serial: Option<u32>) -> Result<u32> {
+    if let Some(serial) = serial {
+        return Ok(serial);
+    }
+    let found = provider(test_dir).list()?;
+    match found.as_slice() {
+        [one] => Ok(one.serial),
+        [] => Err(match test_dir {
+            Some(d) => TokenError::NoTestTokens(d.to_path_buf()),
+            None => TokenError::NoTokens,
+        }
+        .into()),
+        several => {
+            Err(TokenError::WhichToken(several.iter().map(|t| t.label.clone()).collect()).into())
+        }
+    }
+}
+
 /// Every token connected (or every test token in the folder).
 pub fn list(test_dir: Option<&Path>) -> Result<TokenList> {
     let mut provider = provider(test_dir);
@@ -203,7 +224,11 @@ pub fn init(
     };
     let tries = tok.pin_tries_left()?;
     if tries == 0 {
-        return Err(TokenError::PinBlocked(label).into());
+        return Err(TokenError::PinBlocked {
+            token: label,
+            serial: Some(tok.serial()),
+        }
+        .into());
     }
     let pin = ask_secret(
         console,

@@ -174,6 +174,19 @@ pub struct TokenSummary {
 /// (default [`soft::DEFAULT_LOCK_WAIT_SECS`]).
 pub const LOCK_WAIT_ENV: &str = "KEYCEREMONY_TEST_TOKEN_LOCK_WAIT";
 
+/// A serial in a command to run: the real one when known, else the
+/// placeholder the help uses.
+struct SerialArg(Option<u32>);
+
+impl std::fmt::Display for SerialArg {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.0 {
+            Some(serial) => write!(f, "{serial}"),
+            None => f.write_str("SERIAL"),
+        }
+    }
+}
+
 /// What goes wrong with tokens, worded for a custodian in the middle of a
 /// ceremony: what happened, and what to do next. Never holds a PIN or key.
 #[derive(Debug, thiserror::Error)]
@@ -184,16 +197,18 @@ pub enum TokenError {
     NoPcscLibrary(#[from] crate::pcsc_loader::LoadError),
     #[error("no YubiKey is connected. Plug one in and try again")]
     NoTokens,
-    #[error("TEST MODE: there are no test tokens in {}. Create one with: keyceremony --test-tokens DIR token init --serial <serial>", .0.display())]
+    #[error("TEST MODE: there are no test tokens in {}. Create one with: keyceremony token init --serial N (any serial you choose)", .0.display())]
     NoTestTokens(PathBuf),
+    #[error("{} tokens are connected: {}. Say which one with --serial SERIAL", .0.len(), .0.join("; "))]
+    WhichToken(Vec<String>),
     #[error("{0} is not connected. Plug it in (or check the serial printed on its back) and try again; `keyceremony token list` shows what is connected")]
     NotFound(String),
     #[error("{0} was removed during the operation. Nothing was written. Plug it back in and run the command again")]
     Removed(String),
     #[error("wrong PIN for {token}: {tries_left} {} left before the PIN is blocked. Check the PIN (a PIN has 6 to 8 characters) and try again", if *.tries_left == 1 { "try" } else { "tries" })]
     WrongPin { token: String, tries_left: u8 },
-    #[error("the PIN of {0} is blocked after too many wrong PINs. Unblock it with the PUK: keyceremony token unblock --serial <serial>")]
-    PinBlocked(String),
+    #[error("the PIN of {token} is blocked after too many wrong PINs. Unblock it with the PUK: keyceremony token unblock --serial {}", SerialArg(*.serial))]
+    PinBlocked { token: String, serial: Option<u32> },
     #[error("{0} has only ONE PIN try left: a wrong PIN now blocks it. If you are sure of the PIN, run again with --last-pin-try")]
     LastPinTry(String),
     #[error("not opened: the PIN for {0} was refused earlier in this run, and keyceremony does not spend another try on it. Check the PIN and run again")]
@@ -206,8 +221,12 @@ pub enum TokenError {
     PinFormat(String),
     #[error("touch was not given: {0} was not touched in time. Run the command again and touch the key's contact when it blinks")]
     TouchTimeout(String),
-    #[error("{token} has no key in slot {slot}. Create one with: keyceremony token init --serial <serial>")]
-    SlotEmpty { token: String, slot: Slot },
+    #[error("{token} has no key in slot {slot}. Create one with: keyceremony token init --serial {}", SerialArg(Some(*.serial)))]
+    SlotEmpty {
+        token: String,
+        serial: u32,
+        slot: Slot,
+    },
     #[error("slot {slot} of {token} already holds a key; keyceremony will not overwrite it. Choose another slot with --slot")]
     SlotOccupied { token: String, slot: Slot },
     #[error("{token} has no free slot among the retired slots 82..95; choose one with --slot")]
@@ -415,7 +434,11 @@ pub fn ensure_pin(
     let label = token.label();
     let tries = token.pin_tries_left()?;
     if tries == 0 {
-        return Err(TokenError::PinBlocked(label).into());
+        return Err(TokenError::PinBlocked {
+            token: label,
+            serial: Some(token.serial()),
+        }
+        .into());
     }
     if tries == 1 && !pins.last_pin_try {
         let ok = pins.pin_file.is_none()

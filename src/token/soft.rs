@@ -518,7 +518,13 @@ impl Token for SoftToken {
         self.with_state(|st, me| {
             let label = me.label();
             if st.pin_tries_left == 0 {
-                return (Err(TokenError::PinBlocked(label)), false);
+                return (
+                    Err(TokenError::PinBlocked {
+                        token: label,
+                        serial: Some(me.serial()),
+                    }),
+                    false,
+                );
             }
             if pin.expose() == st.pin.as_bytes() {
                 st.pin_tries_left = st.pin_max_tries;
@@ -528,7 +534,10 @@ impl Token for SoftToken {
                 st.pin_tries_left -= 1;
                 me.pin_verified = false;
                 let err = if st.pin_tries_left == 0 {
-                    TokenError::PinBlocked(label)
+                    TokenError::PinBlocked {
+                        token: label,
+                        serial: Some(me.serial()),
+                    }
                 } else {
                     TokenError::WrongPin {
                         token: label,
@@ -648,6 +657,7 @@ impl Token for SoftToken {
                 None => (
                     Err(TokenError::SlotEmpty {
                         token: me.label(),
+                        serial: me.serial(),
                         slot: key.slot,
                     }),
                     false,
@@ -686,6 +696,7 @@ impl Token for SoftToken {
                     return (
                         Err(TokenError::SlotEmpty {
                             token: me.label(),
+                            serial: me.serial(),
                             slot: key.slot,
                         }),
                         false,
@@ -775,13 +786,13 @@ mod tests {
         }
         assert!(matches!(
             t.verify_pin(&pin("000000")),
-            Err(TokenError::PinBlocked(_))
+            Err(TokenError::PinBlocked { .. })
         ));
         // Blocked: even the right PIN is refused, from another "process" too.
         let mut other = SoftProvider::new(dir.path()).open_soft(10000001).unwrap();
         assert!(matches!(
             other.verify_pin(&pin(DEFAULT_PIN)),
-            Err(TokenError::PinBlocked(_))
+            Err(TokenError::PinBlocked { .. })
         ));
         assert!(matches!(
             other.unblock_pin(&pin("87654321"), &pin("24682468")),

@@ -41,8 +41,8 @@ fn context() -> Result<yubikey::reader::Context, TokenError> {
 }
 
 /// Turns a `yubikey` crate error into one a custodian can act on.
-fn map_error(token: Option<&str>, e: yubikey::Error) -> TokenError {
-    let label = token.unwrap_or("the YubiKey").to_string();
+fn map_error(serial: Option<u32>, e: yubikey::Error) -> TokenError {
+    let label = serial.map_or_else(|| "the YubiKey".to_string(), label_for);
     match e {
         yubikey::Error::PcscError { inner: Some(pe) } => match pe {
             pcsc::Error::NoService | pcsc::Error::ServiceStopped => {
@@ -64,7 +64,10 @@ fn map_error(token: Option<&str>, e: yubikey::Error) -> TokenError {
             },
         },
         yubikey::Error::PinLocked | yubikey::Error::WrongPin { tries: 0 } => {
-            TokenError::PinBlocked(label)
+            TokenError::PinBlocked {
+                token: label,
+                serial,
+            }
         }
         yubikey::Error::WrongPin { tries } => TokenError::WrongPin {
             token: label,
@@ -142,7 +145,7 @@ impl TokenProvider for YubiKeyProvider {
         }
         match busy {
             // A key held by another program might be the one asked for.
-            Some(e) => Err(map_error(Some(&label_for(serial)), e)),
+            Some(e) => Err(map_error(Some(serial), e)),
             None => Err(TokenError::NotFound(label_for(serial))),
         }
     }
@@ -170,7 +173,7 @@ pub struct RealToken {
 
 impl RealToken {
     fn err(&self, e: yubikey::Error) -> TokenError {
-        map_error(Some(&self.label()), e)
+        map_error(Some(self.serial), e)
     }
 
     fn slot_id(slot: Slot) -> SlotId {
@@ -545,7 +548,7 @@ mod tests {
 
     #[test]
     fn errors_map_to_what_a_custodian_can_act_on() {
-        let l = Some("YubiKey 123");
+        let l = Some(123);
         assert!(matches!(
             map_error(l, pcsc(pcsc::Error::NoService)),
             TokenError::NoService(_)
@@ -560,11 +563,11 @@ mod tests {
         ));
         assert!(matches!(
             map_error(l, yubikey::Error::WrongPin { tries: 0 }),
-            TokenError::PinBlocked(_)
+            TokenError::PinBlocked { .. }
         ));
         assert!(matches!(
             map_error(l, yubikey::Error::PinLocked),
-            TokenError::PinBlocked(_)
+            TokenError::PinBlocked { .. }
         ));
         let busy = map_error(l, pcsc(pcsc::Error::SharingViolation)).to_string();
         assert!(busy.contains("scdaemon"), "{busy}");
