@@ -670,3 +670,26 @@ fn a_repeated_key_in_a_bundle_manifest_is_refused() {
         assert!(e.contains(&format!("duplicate field `{key}`")), "{e}");
     }
 }
+
+/// The inputs fuzzing found to crash the plan parser (a value of 256
+/// quotes, which the toml crate's writer overflowed on when the message
+/// showed it) and the transcript verifier (a message cut inside a
+/// character): through the binary, each is a clear refusal, exit 1.
+#[test]
+fn the_plan_and_transcript_inputs_fuzzing_found_are_refused_not_crashed_on() {
+    for (command, folder) in [
+        (&["ceremony", "check-plan"][..], "plan_file"),
+        (&["ceremony", "verify-transcript"][..], "transcript"),
+    ] {
+        let dir = testdata("fuzz-regressions").join(folder);
+        for entry in fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            let mut args: Vec<&str> = command.to_vec();
+            args.push(p(&path));
+            let r = run(&args);
+            assert_eq!(r.code, 1, "{}: {}", path.display(), r.stderr);
+            assert!(r.stderr.contains("error:"), "{}", r.stderr);
+            assert!(!r.stderr.contains("panicked"), "{}", r.stderr);
+        }
+    }
+}

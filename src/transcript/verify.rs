@@ -340,9 +340,14 @@ fn parse_line(line: &[u8]) -> std::result::Result<Entry, TranscriptProblem> {
         return Err(TranscriptProblem::NotCanonical);
     }
     let raw: RawEntry = serde_json::from_slice(line).map_err(|e| {
-        // serde_json's messages name fields and positions, never large values
+        // serde_json's messages may quote a value (decoded, so not ASCII):
+        // at most 200 bytes of it, cut on a character boundary
         let mut m = e.to_string();
-        m.truncate(200);
+        let mut cut = m.len().min(200);
+        while !m.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        m.truncate(cut);
         TranscriptProblem::NotAnEntry(crate::terminal::escape(&m).into_owned())
     })?;
     let prev = Sha256Digest::parse_hex(&raw.prev).ok_or_else(|| {
