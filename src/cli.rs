@@ -91,7 +91,7 @@ pub struct ManArgs {
 }
 
 #[derive(Debug, Args)]
-#[command(group(ArgGroup::new("key_source").required(true).args(["generate", "key_file", "from_spike"])))]
+#[command(group(ArgGroup::new("key_source").required(true).args(["generate", "key_file", "from_spike", "secret_file", "secret_stdin"])))]
 pub struct SplitArgs {
     /// Shares needed to recover the key (t)
     #[arg(long, short = 't', value_name = "T")]
@@ -148,6 +148,15 @@ pub struct SplitArgs {
     /// Allow sealing more than one share to the same token (whoever holds it then holds several shares)
     #[arg(long)]
     pub allow_same_token: bool,
+
+    // Any secret (docs/secrets.md)
+    /// Split a fresh data key and write FILE (any bytes, any size) encrypted under it as secret.age
+    #[arg(long, value_name = "FILE")]
+    pub secret_file: Option<PathBuf>,
+
+    /// Like --secret-file, reading the secret from standard input
+    #[arg(long)]
+    pub secret_stdin: bool,
 }
 
 #[derive(Debug, Args)]
@@ -161,7 +170,7 @@ pub struct VerifyArgs {
 }
 
 #[derive(Debug, Args)]
-#[command(group(ArgGroup::new("output").required(true).multiple(false).args(["reveal", "key_out", "spike_out", "dry_run", "bundle_out"])))]
+#[command(group(ArgGroup::new("output").required(true).multiple(false).args(["reveal", "key_out", "spike_out", "dry_run", "bundle_out", "secret_out"])))]
 pub struct AssembleArgs {
     /// Shard files (and optionally ceremony.json); at least t good shards of one ceremony
     #[arg(required_unless_present = "typed", value_name = "PATH")]
@@ -203,6 +212,16 @@ pub struct AssembleArgs {
 
     #[command(flatten)]
     pub seal: SealArgs,
+
+    // Any secret (docs/secrets.md)
+    /// Decrypt the ceremony's secret.age into FILE (mode 0600); ceremony.json must be among the PATHs
+    #[arg(long, value_name = "FILE")]
+    pub secret_out: Option<PathBuf>,
+
+    /// The encrypted secret for --secret-out, if not secret.age beside ceremony.json
+    #[arg(long, value_name = "FILE", requires = "secret_out")]
+    pub secret_in: Option<PathBuf>,
+
     /// Replace existing output files
     #[arg(long)]
     pub force: bool,
