@@ -265,12 +265,7 @@ pub fn open_checked(
         .metadata()
         .map_err(|e| Error::io(path, "cannot read", e))?
         .len();
-    if found != entry.size {
-        return Err(bad(SecretFileError::WrongSize {
-            expected: entry.size,
-            found,
-        }));
-    }
+    // The header first: another ceremony's file is told as such, whatever its size
     let mut hashing = Hashing::new(file.take(entry.size));
     let identity = x25519_identity(key);
     let decryptor = age::Decryptor::new_buffered(io::BufReader::new(&mut hashing))
@@ -281,6 +276,12 @@ pub fn open_checked(
             age::DecryptError::NoMatchingKeys => bad(SecretFileError::OtherKey),
             other => bad(SecretFileError::Damaged(other.to_string())),
         })?;
+    if found != entry.size {
+        return Err(bad(SecretFileError::WrongSize {
+            expected: entry.size,
+            found,
+        }));
+    }
     let plaintext_size = copy_secret(&mut reader, path, to, target)?;
     drop(reader);
     // bytes after the age stream's end count too
