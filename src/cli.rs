@@ -170,7 +170,7 @@ pub struct VerifyArgs {
 }
 
 #[derive(Debug, Args)]
-#[command(group(ArgGroup::new("output").required(true).multiple(false).args(["reveal", "key_out", "spike_out", "dry_run", "bundle_out", "secret_out"])))]
+#[command(group(ArgGroup::new("output").required(true).multiple(false).args(["reveal", "key_out", "spike_out", "dry_run", "bundle_out", "secret_out", "reveal_age_identity"])))]
 pub struct AssembleArgs {
     /// Shard files (and optionally ceremony.json); at least t good shards of one ceremony
     #[arg(required_unless_present = "typed", value_name = "PATH")]
@@ -217,6 +217,10 @@ pub struct AssembleArgs {
     /// Decrypt the ceremony's secret.age into FILE (mode 0600); ceremony.json must be among the PATHs
     #[arg(long, value_name = "FILE")]
     pub secret_out: Option<PathBuf>,
+
+    /// Print the data key as an age identity (AGE-SECRET-KEY-1...) on stdout, for `age -d -i` on secret.age
+    #[arg(long)]
+    pub reveal_age_identity: bool,
 
     /// The encrypted secret for --secret-out, if not secret.age beside ceremony.json
     #[arg(long, value_name = "FILE", requires = "secret_out")]

@@ -121,16 +121,13 @@ fn age_opens_the_secret_with_the_data_keys_identity() {
         "assemble",
         s(&c.join("shard-1.json")),
         s(&c.join("shard-2.json")),
-        "--reveal",
+        "--reveal-age-identity",
     ]);
     assert_eq!(r.code, 0, "{}", r.stderr);
-    let key = RootKey::from_hex(r.stdout.trim()).unwrap();
+    assert!(r.stdout.starts_with("AGE-SECRET-KEY-1"), "{}", r.stdout);
+    assert_eq!(r.stdout.lines().count(), 1, "only the identity on stdout");
     let identity = tmp.path().join("identity.txt");
-    std::fs::write(
-        &identity,
-        keyceremony::secret_file::age_identity(&key).as_bytes(),
-    )
-    .unwrap();
+    std::fs::write(&identity, &r.stdout).unwrap();
     let o = std::process::Command::new("age")
         .args(["-d", "-i", s(&identity), s(&c.join("secret.age"))])
         .output()

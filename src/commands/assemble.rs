@@ -42,6 +42,28 @@ pub fn run(
     let reference = &report.reference;
 
     // Any secret (docs/secrets.md)
+    if a.reveal_age_identity {
+        let mut line = secret_file::age_identity(&assembled.key);
+        line.push('\n');
+        return Ok(Outcome {
+            ok: true,
+            text: vec![format!(
+                "reconstructed the data key of ceremony {} \"{}\" from {} shards; it matches the commitments and the fingerprint {}",
+                reference.ceremony_id,
+                reference.label,
+                report.used.len(),
+                reference.fingerprint
+            )],
+            json: json!({
+                "command": "assemble",
+                "ceremony_id": reference.ceremony_id.to_string(),
+                "key_fingerprint": reference.fingerprint.to_string(),
+                "used": report.used,
+                "output": { "kind": "reveal-age-identity" },
+            }),
+            revealed: Some(line),
+        });
+    }
     if let Some(out) = &a.secret_out {
         let Some((record_path, record)) = secret_file::find_record(&a.paths) else {
             return Err(Error::Usage(
