@@ -328,10 +328,20 @@ pub fn split_secret(
             Box::new(crate::input_file::open_regular(&p, "secret file")?),
             p,
         ),
-        SecretSource::Stdin => (
-            Box::new(io::stdin().lock()),
-            PathBuf::from("standard input"),
-        ),
+        SecretSource::Stdin => {
+            use std::io::IsTerminal;
+            // a secret is piped in, never typed: a terminal would wait unseen
+            if io::stdin().is_terminal() {
+                return Err(Error::InputFile {
+                    path: PathBuf::from("-"),
+                    source: crate::input_file::InputFileError::StdinTerminal { what: "secret" },
+                });
+            }
+            (
+                Box::new(io::stdin().lock()),
+                PathBuf::from("standard input"),
+            )
+        }
     };
     let key = RootKey::generate();
     let mut shares = split::split_key(&key, params, &request.label, &request.custodians)?;

@@ -347,3 +347,29 @@ fn regenerate_secret_vector() {
     )
     .unwrap();
 }
+
+#[test]
+fn secret_stdin_refuses_a_terminal_instead_of_waiting() {
+    if !common::have_script() {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("c");
+    let (code, shown) = common::on_terminal(
+        &[
+            "split",
+            "-t",
+            "2",
+            "-n",
+            "2",
+            "--out",
+            s(&out),
+            "--secret-stdin",
+        ],
+        &[],
+        &[],
+    );
+    assert_ne!(code, 0, "{shown}");
+    assert!(shown.contains("terminal"), "{shown}");
+    assert!(common::files_below(&out).is_empty());
+}
