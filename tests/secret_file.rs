@@ -373,3 +373,36 @@ fn secret_stdin_refuses_a_terminal_instead_of_waiting() {
     assert!(shown.contains("terminal"), "{shown}");
     assert!(common::files_below(&out).is_empty());
 }
+
+#[test]
+fn the_records_secret_fields_are_under_its_checksum() {
+    let tmp = tempfile::tempdir().unwrap();
+    let text = std::fs::read_to_string(testdata("secret/ceremony.json")).unwrap();
+    let ok = run(["verify", s(&testdata("secret/ceremony.json"))]);
+    assert_eq!(ok.code, 0, "{}", ok.stderr);
+    let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let size = v["secret"]["size"].as_u64().unwrap();
+    let sha = v["secret"]["sha256"].as_str().unwrap().to_string();
+    let other_sha = format!(
+        "{}{}",
+        if sha.starts_with('0') { "1" } else { "0" },
+        &sha[1..]
+    );
+    for (name, edited) in [
+        (
+            "size",
+            text.replace(
+                &format!("\"size\": {size}"),
+                &format!("\"size\": {}", size + 1),
+            ),
+        ),
+        ("sha256", text.replace(&sha, &other_sha)),
+        ("file", text.replace("\"secret.age\"", "\"other.age\"")),
+    ] {
+        assert_ne!(edited, text, "{name}: not edited");
+        let p = tmp.path().join(format!("{name}.json"));
+        std::fs::write(&p, edited).unwrap();
+        let r = run(["verify", s(&p)]);
+        assert_ne!(r.code, 0, "{name}: an edited record passed");
+    }
+}
