@@ -406,3 +406,36 @@ fn the_records_secret_fields_are_under_its_checksum() {
         assert_ne!(r.code, 0, "{name}: an edited record passed");
     }
 }
+
+#[test]
+fn a_secrets_data_key_goes_out_on_qr_sheets_as_a_root_key_does() {
+    let tmp = tempfile::tempdir().unwrap();
+    let secret = secret_bytes(3000, 5);
+    let file = tmp.path().join("s.bin");
+    std::fs::write(&file, &secret).unwrap();
+    let c = tmp.path().join("c");
+    let r = run([
+        "split",
+        "-t",
+        "2",
+        "-n",
+        "2",
+        "--qr",
+        "--out",
+        s(&c),
+        "--secret-file",
+        s(&file),
+    ]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let out = tmp.path().join("out.bin");
+    let r = run([
+        "assemble",
+        s(&c.join("shard-1.png")),
+        s(&c.join("shard-2.json")),
+        s(&c.join("ceremony.json")),
+        "--secret-out",
+        s(&out),
+    ]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(std::fs::read(&out).unwrap(), secret);
+}
