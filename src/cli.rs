@@ -205,11 +205,11 @@ pub struct ManArgs {
 }
 
 #[derive(Debug, Args)]
-#[command(group(ArgGroup::new("key_source").required(true).args(["generate", "key_file", "from_spike"])))]
+#[command(group(ArgGroup::new("key_source").required(true).args(["generate", "key_file", "from_spike", "secret_file", "secret_stdin"])))]
 #[command(after_help = "Examples:
   keyceremony split -t 3 -n 5 --generate --out shards/ --qr
   keyceremony split -t 2 -n 3 --key-file root.hex --out shards/ --custodian Alice --custodian Bob --custodian Carol
-  keyceremony split -t 2 -n 3 --generate --out shards/ --seal-to 12345678 --seal-to 23456789 --seal-to 34567890")]
+  keyceremony split -t 2 -n 3 --secret-file kms-master.key --out shards/ --seal-to 12345678 --seal-to 23456789 --seal-to 34567890")]
 pub struct SplitArgs {
     /// Shares needed to recover the key (t)
     #[arg(long, short = 't', value_name = "T")]
@@ -266,6 +266,15 @@ pub struct SplitArgs {
     /// Allow sealing more than one share to the same token (whoever holds it then holds several shares)
     #[arg(long)]
     pub allow_same_token: bool,
+
+    // Any secret (docs/secrets.md)
+    /// Split a fresh data key and write FILE (any bytes, any size) encrypted under it as secret.age
+    #[arg(long, value_name = "FILE")]
+    pub secret_file: Option<PathBuf>,
+
+    /// Like --secret-file, reading the secret from standard input
+    #[arg(long)]
+    pub secret_stdin: bool,
 
     #[command(flatten)]
     pub test_tokens: TestTokensArg,
@@ -345,11 +354,11 @@ pub struct VerifyArgs {
 }
 
 #[derive(Debug, Args)]
-#[command(group(ArgGroup::new("output").required(true).multiple(false).args(["reveal", "key_out", "spike_out", "dry_run", "bundle_out"])))]
+#[command(group(ArgGroup::new("output").required(true).multiple(false).args(["reveal", "key_out", "spike_out", "dry_run", "bundle_out", "secret_out", "reveal_age_identity"])))]
 #[command(after_help = "Examples:
   keyceremony assemble shards/shard-1.json shards/shard-3.json shards/ceremony.json --dry-run
   keyceremony assemble shard-1.age sheet-2.png shard-4.json --key-out root.hex
-  keyceremony assemble shards/shard-1.json shards/shard-2.json --bundle-out root.tar.age --recipient age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p")]
+  keyceremony assemble shards/shard-1.json shards/shard-2.json shards/ceremony.json --secret-out kms-master.key")]
 pub struct AssembleArgs {
     /// Shard files, sealed shares (.age), QR images (PNG or JPEG) and optionally ceremony.json; at least t good shares of one ceremony
     #[arg(required_unless_present = "typed", value_name = "PATH")]
@@ -391,6 +400,20 @@ pub struct AssembleArgs {
 
     #[command(flatten)]
     pub seal: SealArgs,
+
+    // Any secret (docs/secrets.md)
+    /// Decrypt the ceremony's secret.age into FILE (mode 0600); ceremony.json must be among the PATHs
+    #[arg(long, value_name = "FILE")]
+    pub secret_out: Option<PathBuf>,
+
+    /// Print the data key as an age identity (AGE-SECRET-KEY-1...) on stdout, for `age -d -i` on secret.age
+    #[arg(long)]
+    pub reveal_age_identity: bool,
+
+    /// The encrypted secret for --secret-out, if not secret.age beside ceremony.json
+    #[arg(long, value_name = "FILE", requires = "secret_out")]
+    pub secret_in: Option<PathBuf>,
+
     /// Replace existing output files
     #[arg(long)]
     pub force: bool,

@@ -202,6 +202,8 @@ pub fn extend(
         info: new_info.clone(),
         custodians,
         ceremony_public_key: old.ceremony_public_key.clone(),
+        // the same data key, so the same secret.age (beside the old record)
+        secret: old.secret.clone(),
     };
     let shares = Shares::from_parts(new_info.clone(), new_record, shards);
 

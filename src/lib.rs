@@ -39,6 +39,7 @@ pub mod rehearse;
 pub mod seal;
 pub mod seal_target;
 pub mod secret;
+pub mod secret_file;
 pub mod secret_scan;
 pub mod shamir;
 pub mod shard;

@@ -156,6 +156,24 @@ pub struct CeremonyRecord {
     /// The ceremony run's one-time Ed25519 public key (64 lowercase hex), which
     /// signed its transcript. Absent in records written by `split` alone.
     pub ceremony_public_key: Option<String>,
+    /// For a split of any secret (`split --secret-file`): the encrypted
+    /// `secret.age` beside the record. Absent for a root key.
+    pub secret: Option<SecretEntry>,
+}
+
+/// The encrypted secret file of a ceremony: its SHA-256 and size in bytes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SecretEntry {
+    pub sha256: crate::digest::Sha256Digest,
+    pub size: u64,
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SecretJson {
+    file: String,
+    sha256: String,
+    size: u64,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -173,6 +191,8 @@ struct RecordJson {
     custodians: Vec<CustodianEntry>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     ceremony_public_key: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    secret: Option<SecretJson>,
     checksum: String,
 }
 
@@ -190,6 +210,15 @@ impl CeremonyRecord {
         // only when present, so records without it keep their checksums
         if let Some(k) = &self.ceremony_public_key {
             s.push_str(&format!("ceremony_public_key={k}\n"));
+        }
+        // likewise only for a split of any secret
+        if let Some(e) = &self.secret {
+            s.push_str(&format!(
+                "secret.file={}\n",
+                crate::secret_file::SECRET_FILE_NAME
+            ));
+            s.push_str(&format!("secret.sha256={}\n", e.sha256.to_hex()));
+            s.push_str(&format!("secret.size={}\n", e.size));
         }
         s
     }
@@ -211,6 +240,11 @@ impl CeremonyRecord {
             created: self.info.created.clone(),
             custodians: self.custodians.clone(),
             ceremony_public_key: self.ceremony_public_key.clone(),
+            secret: self.secret.as_ref().map(|e| SecretJson {
+                file: crate::secret_file::SECRET_FILE_NAME.into(),
+                sha256: e.sha256.to_hex(),
+                size: e.size,
+            }),
             checksum: self.checksum(),
         };
         let mut s = serde_json::to_string_pretty(&j).expect("plain data serialises");
@@ -257,10 +291,30 @@ impl CeremonyRecord {
                 );
             }
         }
+        let secret = match &j.secret {
+            None => None,
+            Some(s) => {
+                if s.file != crate::secret_file::SECRET_FILE_NAME {
+                    return Err(format!(
+                        "secret.file must be {}",
+                        crate::secret_file::SECRET_FILE_NAME
+                    ));
+                }
+                let sha256 =
+                    crate::digest::Sha256Digest::parse_hex(&s.sha256).ok_or_else(|| {
+                        "secret.sha256 is not 64 lowercase hex characters".to_string()
+                    })?;
+                Some(SecretEntry {
+                    sha256,
+                    size: s.size,
+                })
+            }
+        };
         let rec = CeremonyRecord {
             info,
             custodians: j.custodians,
             ceremony_public_key: j.ceremony_public_key.clone(),
+            secret,
         };
         if rec.checksum() != j.checksum {
             return Err(

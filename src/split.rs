@@ -273,6 +273,8 @@ pub fn split_key(
             .collect(),
         // a ceremony run sets its transcript key here before writing the record
         ceremony_public_key: None,
+        // split_secret sets it once secret.age is written
+        secret: None,
     };
     Ok(Shares {
         info,

@@ -338,6 +338,7 @@ proptest! {
                         info: info.clone(),
                         custodians: Vec::new(),
                         ceremony_public_key: None,
+                        secret: None,
                     })),
                     sealed: None,
                 });

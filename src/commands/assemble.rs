@@ -10,6 +10,7 @@ use crate::commands::{with_unseal, Context, Outcome};
 use crate::console::Console;
 use crate::error::{Error, Result};
 use crate::events::EventSink;
+use crate::secret_file;
 use crate::shamir::SplitParams;
 
 pub fn run(
@@ -39,6 +40,80 @@ pub fn run(
     let assembled = assemble::assemble(&a.paths, a.typed, &mut unsealer, console, events)?;
     let report = &assembled.report;
     let reference = &report.reference;
+
+    // Any secret (docs/secrets.md)
+    if a.reveal_age_identity {
+        let mut line = secret_file::age_identity(&assembled.key);
+        line.push('\n');
+        return Ok(Outcome {
+            ok: true,
+            text: vec![format!(
+                "reconstructed the data key of ceremony {} \"{}\" from {} shards; it matches the commitments and the fingerprint {}",
+                reference.ceremony_id,
+                reference.label,
+                report.used.len(),
+                reference.fingerprint
+            )],
+            json: json!({
+                "command": "assemble",
+                "ceremony_id": reference.ceremony_id.to_string(),
+                "key_fingerprint": reference.fingerprint.to_string(),
+                "used": report.used,
+                "output": { "kind": "reveal-age-identity" },
+            }),
+            revealed: Some(line),
+        });
+    }
+    if let Some(out) = &a.secret_out {
+        let Some((record_path, record)) = secret_file::find_record(&a.paths) else {
+            return Err(Error::Usage(
+                "--secret-out needs the ceremony record (ceremony.json) among the PATHs".into(),
+            ));
+        };
+        let secret = a.secret_in.clone().unwrap_or_else(|| {
+            secret_file::secret_path(record_path.parent().unwrap_or(std::path::Path::new(".")))
+        });
+        let written = secret_file::recover(secret_file::RecoverRequest {
+            key: &assembled.key,
+            reference,
+            record: &record,
+            secret: secret.clone(),
+            out: out.clone(),
+            force: a.force,
+        })?;
+        let text = vec![
+            format!(
+                "reconstructed the data key of ceremony {} \"{}\" from {} shards; it matches the commitments and the fingerprint {}",
+                reference.ceremony_id,
+                reference.label,
+                report.used.len(),
+                reference.fingerprint
+            ),
+            format!(
+                "{} matches the record (SHA-256 {}, {} bytes); wrote the secret ({} bytes) in the clear to {} (mode 0600)",
+                secret.display(),
+                written.entry.sha256.to_hex(),
+                written.entry.size,
+                written.plaintext_size,
+                written.path.display()
+            ),
+        ];
+        let json = json!({
+            "command": "assemble",
+            "ceremony_id": reference.ceremony_id.to_string(),
+            "key_fingerprint": reference.fingerprint.to_string(),
+            "used": report.used,
+            "left_out": report.left_out.iter().map(|p| p.to_string()).collect::<Vec<_>>(),
+            "output": {
+                "kind": "secret",
+                "path": written.path.display().to_string(),
+                "secret_file": secret.display().to_string(),
+                "sha256": written.entry.sha256.to_hex(),
+                "size": written.plaintext_size,
+            },
+        });
+        return Ok(Outcome::success(text, json));
+    }
 
     let output = if a.reveal {
         KeyOutput::Reveal

@@ -7,6 +7,7 @@ use crate::cli::SplitArgs;
 use crate::commands::{Context, Outcome};
 use crate::error::{Error, Result};
 use crate::seal_target::{self, SealTargetRequest};
+use crate::secret_file::{self, SecretSource};
 use crate::shamir::SplitParams;
 use crate::split::{self, KeySource, OutputKind, SplitReport, SplitRequest, Transport};
 
@@ -39,7 +40,7 @@ pub fn run(a: &SplitArgs, ctx: &Context) -> Result<Outcome> {
             Transport::ShardFile
         });
     }
-    let report = split::split(SplitRequest {
+    let request = SplitRequest {
         params,
         key,
         label: a.label.clone(),
@@ -47,12 +48,40 @@ pub fn run(a: &SplitArgs, ctx: &Context) -> Result<Outcome> {
         out: a.out.clone(),
         force: a.force,
         transports,
-    })?;
+    };
+    // Any secret (docs/secrets.md)
+    let secret = match (&a.secret_file, a.secret_stdin) {
+        (Some(p), _) => Some(SecretSource::File(p.clone())),
+        (None, true) => Some(SecretSource::Stdin),
+        (None, false) => None,
+    };
+    if let Some(secret) = secret {
+        let (report, written) = secret_file::split_secret(request, secret)?;
+        let mut out = render(&report, a.qr);
+        out.text.insert(
+            1,
+            format!(
+                "the key is a fresh data key; the secret ({} bytes) is encrypted under it in {} ({} bytes, SHA-256 {}, recorded in ceremony.json)",
+                written.plaintext_size,
+                written.path.display(),
+                written.entry.size,
+                written.entry.sha256.to_hex()
+            ),
+        );
+        out.json["secret"] = json!({
+            "path": written.path.display().to_string(),
+            "sha256": written.entry.sha256.to_hex(),
+            "size": written.entry.size,
+            "plaintext_size": written.plaintext_size,
+        });
+        return Ok(out);
+    }
+    let report = split::split(request)?;
     Ok(render(&report, a.qr))
 }
 
 fn key_source(a: &SplitArgs) -> Result<KeySource> {
-    if a.generate {
+    if a.generate || a.secret_file.is_some() || a.secret_stdin {
         return Ok(KeySource::Generate);
     }
     if let Some(path) = &a.key_file {
