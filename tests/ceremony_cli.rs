@@ -11,36 +11,14 @@ mod common;
 use std::path::Path;
 
 use ceremony_support::*;
-use common::{bin, have_script, on_terminal_doing, Do, Run};
-
-fn run_in(dir: &Path, args: &[&str]) -> Run {
-    bin()
-        .current_dir(dir)
-        .args(args)
-        .output()
-        .expect("runs")
-        .into()
-}
+use common::{bin, have_script, on_terminal_doing, run_ceremony_with_yes, run_in, Do, Run};
 
 #[test]
 fn the_demo_plan_runs_end_to_end_with_yes() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
     let plan = demo_plan(dir);
-    std::fs::write(dir.join("pin.txt"), format!("{PIN}\n")).unwrap();
-    let r = run_in(
-        dir,
-        &[
-            "ceremony",
-            "run",
-            plan.to_str().unwrap(),
-            "--out",
-            "out",
-            "--yes",
-            "--pin-file",
-            "pin.txt",
-        ],
-    );
+    let r = run_ceremony_with_yes(dir, &plan, PIN);
     assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
     for step in [
         "Step 1: the plan",

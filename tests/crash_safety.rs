@@ -19,7 +19,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use ceremony_support::{key_bytes, scan_folder, KEY_HEX, PIN, SMALL_CUSTODIANS};
-use common::{bin, files_below, Run};
+use common::{files_below, run_in, Run};
 use keyceremony::secret_scan;
 
 const LEFTOVER_SAID: &str = "leftovers of an interrupted keyceremony run";
@@ -37,15 +37,6 @@ fn one_loop() -> std::sync::MutexGuard<'static, ()> {
 
 fn exe() -> PathBuf {
     assert_cmd::cargo::cargo_bin("keyceremony")
-}
-
-fn run_in(dir: &Path, args: &[&str]) -> Run {
-    bin()
-        .current_dir(dir)
-        .args(args)
-        .output()
-        .expect("runs")
-        .into()
 }
 
 /// Runs `args` in `dir` to the end; returns how long it took.

@@ -14,16 +14,7 @@ use std::fs;
 use std::path::Path;
 
 use ceremony_support::*;
-use common::{bin, split_generated, Run};
-
-fn run_in(dir: &Path, args: &[&str]) -> Run {
-    bin()
-        .current_dir(dir)
-        .args(args)
-        .output()
-        .expect("runs")
-        .into()
-}
+use common::{run_ceremony_with_yes, run_in, split_generated, Run};
 
 fn json_of(r: &Run) -> serde_json::Value {
     serde_json::from_str(&r.stdout).unwrap_or_else(|e| panic!("{e}: {}", r.stdout))
@@ -34,20 +25,7 @@ fn new_shares_from_the_demo_ceremony_join_the_old_ones() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
     let plan = demo_plan(dir);
-    fs::write(dir.join("pin.txt"), format!("{PIN}\n")).unwrap();
-    let r = run_in(
-        dir,
-        &[
-            "ceremony",
-            "run",
-            plan.to_str().unwrap(),
-            "--out",
-            "out",
-            "--yes",
-            "--pin-file",
-            "pin.txt",
-        ],
-    );
+    let r = run_ceremony_with_yes(dir, &plan, PIN);
     assert_eq!(r.code, 0, "{}", r.stderr);
     let old_record = fs::read(dir.join("out/ceremony.json")).unwrap();
     // a third test token for a sealed new share

@@ -10,16 +10,7 @@ mod common;
 use std::path::Path;
 
 use ceremony_support::*;
-use common::{bin, split_generated, Run};
-
-fn run_in(dir: &Path, args: &[&str]) -> Run {
-    bin()
-        .current_dir(dir)
-        .args(args)
-        .output()
-        .expect("runs")
-        .into()
-}
+use common::{run_ceremony_with_yes, run_in, split_generated, Run};
 
 fn json_of(r: &Run) -> serde_json::Value {
     serde_json::from_str(&r.stdout).unwrap_or_else(|e| panic!("{e}: {}", r.stdout))
@@ -37,20 +28,7 @@ fn the_demo_ceremony_rehearses_every_subset_and_the_record_chains_to_its_transcr
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
     let plan = demo_plan(dir);
-    std::fs::write(dir.join("pin.txt"), format!("{PIN}\n")).unwrap();
-    let r = run_in(
-        dir,
-        &[
-            "ceremony",
-            "run",
-            plan.to_str().unwrap(),
-            "--out",
-            "out",
-            "--yes",
-            "--pin-file",
-            "pin.txt",
-        ],
-    );
+    let r = run_ceremony_with_yes(dir, &plan, PIN);
     assert_eq!(r.code, 0, "{}", r.stderr);
     let out = dir.join("out");
 
@@ -358,20 +336,7 @@ fn a_ceremony_folder_without_its_transcript_is_refused() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
     let plan = demo_plan(dir);
-    std::fs::write(dir.join("pin.txt"), format!("{PIN}\n")).unwrap();
-    let r = run_in(
-        dir,
-        &[
-            "ceremony",
-            "run",
-            plan.to_str().unwrap(),
-            "--out",
-            "out",
-            "--yes",
-            "--pin-file",
-            "pin.txt",
-        ],
-    );
+    let r = run_ceremony_with_yes(dir, &plan, PIN);
     assert_eq!(r.code, 0, "{}", r.stderr);
     std::fs::rename(dir.join("out/transcript.jsonl"), dir.join("t.jsonl")).unwrap();
     let r = run_in(

@@ -11,20 +11,11 @@ use std::fs;
 use std::path::Path;
 
 use ceremony_support::*;
-use common::{bin, run, split_generated, testdata, Run};
+use common::{run, run_ceremony_with_yes, run_in, split_generated, testdata};
 use keyceremony::secret::RootKey;
 use keyceremony::shamir;
 use keyceremony::shard::ShardFile;
 use rand_core::OsRng;
-
-fn run_in(dir: &Path, args: &[&str]) -> Run {
-    bin()
-        .current_dir(dir)
-        .args(args)
-        .output()
-        .expect("runs")
-        .into()
-}
 
 fn known(dir: &Path) {
     for f in ["ceremony.json", "shard-1.json", "shard-2.json"] {
@@ -147,20 +138,7 @@ fn a_qr_image_and_a_sealed_share_are_checked_against_the_record() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
     let plan = demo_plan(dir);
-    fs::write(dir.join("pin.txt"), format!("{PIN}\n")).unwrap();
-    let r = run_in(
-        dir,
-        &[
-            "ceremony",
-            "run",
-            plan.to_str().unwrap(),
-            "--out",
-            "out",
-            "--yes",
-            "--pin-file",
-            "pin.txt",
-        ],
-    );
+    let r = run_ceremony_with_yes(dir, &plan, PIN);
     assert_eq!(r.code, 0, "{}", r.stderr);
     let r = run_in(
         dir,

@@ -42,6 +42,36 @@ where
     bin().args(args).output().expect("runs").into()
 }
 
+/// Runs the binary in `dir` (relative paths in `args` start there).
+pub fn run_in(dir: &Path, args: &[&str]) -> Run {
+    bin()
+        .current_dir(dir)
+        .args(args)
+        .output()
+        .expect("runs")
+        .into()
+}
+
+/// `ceremony run PLAN --out out --yes --pin-file pin.txt` in `dir`, with
+/// `pin` (the test tokens' PIN) written to `dir/pin.txt` first.
+pub fn run_ceremony_with_yes(dir: &Path, plan: &Path, pin: &str) -> Run {
+    std::fs::write(dir.join("pin.txt"), format!("{pin}\n")).unwrap();
+    let plan = plan.to_str().unwrap();
+    run_in(
+        dir,
+        &[
+            "ceremony",
+            "run",
+            plan,
+            "--out",
+            "out",
+            "--yes",
+            "--pin-file",
+            "pin.txt",
+        ],
+    )
+}
+
 /// Lists every file below `dir`, relative names, sorted.
 pub fn files_below(dir: &Path) -> Vec<String> {
     let mut out = Vec::new();
