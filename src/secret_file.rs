@@ -152,7 +152,9 @@ pub fn encrypt_into(
     let mut writer = encryptor
         .wrap_output(Hashing::new(out.writer()))
         .map_err(|e| Error::io(&target, "cannot write", e))?;
-    let plaintext_size = copy_plain(plaintext, source, &mut writer, &target)?;
+    let plaintext_size = copy_through(plaintext, &mut writer, &target, |e| {
+        Error::io(source, "cannot read", e)
+    })?;
     let hashing = writer
         .finish()
         .map_err(|e| Error::io(&target, "cannot write", e))?;
@@ -160,13 +162,13 @@ pub fn encrypt_into(
     Ok((entry, plaintext_size))
 }
 
-/// Copies reader to writer through one zeroized buffer, telling read errors
-/// (of `source`) from write errors (of `target`).
-fn copy_plain(
+/// Copies reader to writer through one zeroized buffer; a read error
+/// becomes `read_error(e)`, a write error names `target`.
+fn copy_through(
     from: &mut dyn Read,
-    source: &Path,
     to: &mut dyn Write,
     target: &Path,
+    read_error: impl Fn(io::Error) -> Error,
 ) -> Result<u64> {
     let mut buf = Zeroizing::new(vec![0u8; 64 * 1024]);
     let mut total = 0u64;
@@ -175,7 +177,7 @@ fn copy_plain(
             Ok(0) => return Ok(total),
             Ok(n) => n,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(Error::io(source, "cannot read", e)),
+            Err(e) => return Err(read_error(e)),
         };
         to.write_all(&buf[..n])
             .map_err(|e| Error::io(target, "cannot write", e))?;
@@ -282,7 +284,10 @@ pub fn open_checked(
             found,
         }));
     }
-    let plaintext_size = copy_secret(&mut reader, path, to, target)?;
+    // a read error is the age file's damage (a chunk that does not authenticate)
+    let plaintext_size = copy_through(&mut reader, to, target, |e| {
+        Error::input(path, SecretFileError::Damaged(e.to_string()))
+    })?;
     drop(reader);
     // bytes after the age stream's end count too
     io::copy(&mut hashing, &mut io::sink()).map_err(|e| Error::io(path, "cannot read", e))?;
@@ -392,33 +397,6 @@ pub fn split_secret(
             plaintext_size,
         },
     ))
-}
-
-/// Like [`copy_plain`], but a read error is the age file's damage.
-fn copy_secret(
-    from: &mut dyn Read,
-    source: &Path,
-    to: &mut dyn Write,
-    target: &Path,
-) -> Result<u64> {
-    let mut buf = Zeroizing::new(vec![0u8; 64 * 1024]);
-    let mut total = 0u64;
-    loop {
-        let n = match from.read(&mut buf) {
-            Ok(0) => return Ok(total),
-            Ok(n) => n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => {
-                return Err(Error::input(
-                    source,
-                    SecretFileError::Damaged(e.to_string()),
-                ))
-            }
-        };
-        to.write_all(&buf[..n])
-            .map_err(|e| Error::io(target, "cannot write", e))?;
-        total += n as u64;
-    }
 }
 
 #[cfg(test)]
