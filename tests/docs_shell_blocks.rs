@@ -13,7 +13,7 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 const SHELLS: [&str; 3] = ["sh", "bash", "shell"];
 const NOT_RUN: &str = "<!-- not run:";
@@ -121,31 +121,19 @@ fn path_with_bin() -> String {
     )
 }
 
-/// Runs `script` with bash in `dir`; (status, stdout, stderr). Gives up
-/// (and fails) after `limit`.
+/// Runs `script` with bash in `dir`; (status, stdout, stderr). coreutils'
+/// `timeout` gives up (status 124) after `limit`; the output is read as it
+/// comes, so a block that prints much cannot stall on a full pipe.
 fn bash_in(dir: &Path, script: &str, limit: Duration) -> (Option<i32>, String, String) {
-    let mut child = Command::new("bash")
-        .args(["-euo", "pipefail", "-c", script])
+    let out = Command::new("timeout")
+        .args(["--kill-after=5", &format!("{}s", limit.as_secs())])
+        .args(["bash", "-euo", "pipefail", "-c", script])
         .current_dir(dir)
         .env("PATH", path_with_bin())
         .env_remove("KEYCEREMONY_TEST_TOKENS")
         .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
+        .output()
         .unwrap();
-    let start = Instant::now();
-    loop {
-        if child.try_wait().unwrap().is_some() {
-            break;
-        }
-        if start.elapsed() > limit {
-            let _ = child.kill();
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    let out = child.wait_with_output().unwrap();
     (
         out.status.code(),
         String::from_utf8_lossy(&out.stdout).into_owned(),
