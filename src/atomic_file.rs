@@ -415,6 +415,26 @@ impl Temp {
         })
     }
 
+    /// A named file at `path` inside a staging folder, making the folders
+    /// on the way when they are missing.
+    fn create_at(path: &Path) -> Result<Temp> {
+        let dir = parent_of(path);
+        let name = path.file_name().and_then(|n| n.to_str()).ok_or_else(|| {
+            Error::Usage(format!("{}: not a file name", path.display()))
+        })?;
+        match Temp::create_named(&dir, name) {
+            Err(_) if !dir.is_dir() => {
+                fs::DirBuilder::new()
+                    .recursive(true)
+                    .mode(DIR_MODE)
+                    .create(&dir)
+                    .map_err(|e| Error::io(&dir, "cannot create folder", e))?;
+                Temp::create_named(&dir, name)
+            }
+            made => made,
+        }
+    }
+
     /// Gives the file the name `path` (which must be free), once flushed.
     fn name_it(&mut self, path: &Path) -> io::Result<()> {
         match &self.name {
@@ -746,7 +766,9 @@ impl OutputBatch {
                     root.display()
                 ))
             })?;
-        if !self.force && target.symlink_metadata().is_ok() {
+        // (A new folder has nothing in it yet: its commit refuses a folder
+        // that appeared meanwhile.)
+        if !self.force && !self.lands_in_new_folder() && target.symlink_metadata().is_ok() {
             return Err(Error::Exists {
                 path: target.to_path_buf(),
             });
@@ -760,6 +782,11 @@ impl OutputBatch {
         Ok(rel)
     }
 
+    /// Whether the batch makes its folder (which did not exist) on commit.
+    pub fn lands_in_new_folder(&self) -> bool {
+        matches!(self.landing, Landing::NewFolder)
+    }
+
     fn staging_path(&self) -> &Path {
         &self.staging.as_ref().expect("staging folder").path
     }
@@ -767,8 +794,19 @@ impl OutputBatch {
     /// Starts a file of this batch, written through [`StagedFile::writer`]
     /// and handed back with [`stage`](Self::stage).
     pub fn new_file(&mut self, target: &Path) -> Result<StagedFile> {
-        self.place(target)?;
+        let rel = self.place(target)?;
         let staging = self.staging_path().to_path_buf();
+        if self.lands_in_new_folder() && self.unnamed >= MAX_UNNAMED {
+            // Past the unnamed ones, a file of a new folder is made where it
+            // will be inside the (locked) staging folder: one directory entry
+            // per file instead of three (a link under a pending name, a link
+            // under its place, an unlink), which is most of what `bundle open`
+            // of many small files costs.
+            return Ok(StagedFile {
+                target: target.to_path_buf(),
+                temp: Some(Temp::create_at(&staging.join(rel))?),
+            });
+        }
         StagedFile::in_folder(target, &staging)
     }
 

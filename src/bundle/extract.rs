@@ -61,7 +61,13 @@ impl Sink for OutputFolder {
             self.ensure_dir(parent)?;
         }
         let target = self.root.join(path);
-        match target.symlink_metadata() {
+        // A folder made by this run holds nothing but what the run puts there.
+        let existing = if self.batch.lands_in_new_folder() {
+            Err(())
+        } else {
+            target.symlink_metadata().map_err(|_| ())
+        };
+        match existing {
             Ok(m) if m.file_type().is_file() && self.force => {}
             Ok(m) if m.file_type().is_file() => return Err(Error::Exists { path: target }),
             Ok(_) => {
