@@ -7,7 +7,11 @@
 # 2 entries, the key and one file, give the fixed cost: Argon2 and start-up)
 #
 # Prints a Markdown table: entries, then wall seconds for create, verify and
-# open, and the open time per 1000 entries. Uses a release build (KEYCEREMONY_BIN
+# open, the CPU seconds of another open (user + system: what the disk does
+# not decide), the open time per 1000 entries, and beside it the peer: GNU tar
+# extracting the same files from a plain .tar.gz, then `sync -f` (open puts
+# every file on disk with one syncfs before the folder appears; tar alone
+# would leave them in the page cache), run right after in the same loop. Uses a release build (KEYCEREMONY_BIN
 # to time another binary) and python3 to make the files. Works in a temporary
 # folder, removed at the end (BENCH_KEEP=1 keeps it).
 set -euo pipefail
@@ -36,8 +40,18 @@ seconds() {
     python3 -c "print(f'{$end - $start:.3f}')"
 }
 
-echo "| entries | create s | verify s | open s | open ms per 1000 entries |"
-echo "|---:|---:|---:|---:|---:|"
+# CPU seconds (user + system) the command takes, whatever the disk does.
+cpu_seconds() {
+    python3 - "$@" <<'PY'
+import resource, subprocess, sys
+subprocess.run(sys.argv[1:], check=True, stdout=subprocess.DEVNULL)
+r = resource.getrusage(resource.RUSAGE_CHILDREN)
+print(f"{r.ru_utime + r.ru_stime:.3f}")
+PY
+}
+
+echo "| entries | create s | verify s | open s | open CPU s | open ms per 1000 entries | tar -xzf + sync -f s |"
+echo "|---:|---:|---:|---:|---:|---:|---:|"
 for n in "$@"; do
     d="$WORK/n$n"
     mkdir -p "$d"
@@ -55,8 +69,12 @@ PY
     create=$(cd "$d" && seconds "$K" bundle create --key-file "$WORK/key.hex" \
         --include data --out b.tar.gz.enc --nexus-backup --passphrase-file "$WORK/pass.txt")
     verify=$(seconds "$K" bundle verify "$d/b.tar.gz.enc" --passphrase-file "$WORK/pass.txt")
+    cpu=$(cpu_seconds "$K" bundle open "$d/b.tar.gz.enc" --passphrase-file "$WORK/pass.txt" --out "$d/cpu")
     open=$(seconds "$K" bundle open "$d/b.tar.gz.enc" --passphrase-file "$WORK/pass.txt" --out "$d/out")
     per=$(python3 -c "print(f'{$open * 1e6 / $n:.1f}')")
-    echo "| $n | $create | $verify | $open | $per |"
+    (cd "$d" && tar -czf plain.tar.gz data)
+    mkdir "$d/peer"
+    peer=$(seconds sh -c 'tar -xzf "$1" -C "$2" && sync -f "$2"' sh "$d/plain.tar.gz" "$d/peer")
+    echo "| $n | $create | $verify | $open | $cpu | $per | $peer |"
     rm -rf "$d"
 done
