@@ -230,7 +230,7 @@ impl Plan {
                 passphrase_file: Some(p),
             } = &c.transport
             {
-                out.push(("shard passphrase file", self.resolve(p)));
+                out.push(("shard passphrase", self.resolve(p)));
             }
         }
         for b in &self.bundles {

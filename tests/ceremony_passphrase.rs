@@ -185,6 +185,13 @@ fn with_yes_the_passphrase_comes_from_the_plans_file() {
         ]
     );
     recovers_the_secret(&r);
+    // a recovery rehearsal opens the passphrase shard among the outputs
+    let rehearsal = common::run_in(
+        &r.dir,
+        &["ceremony", "rehearse", "out", "--yes", "--shard-passphrase-file", "bob-pass.txt"],
+    );
+    assert_eq!(rehearsal.code, 0, "{}{}", rehearsal.stdout, rehearsal.stderr);
+    assert!(rehearsal.stdout.contains("share 2 (Bob Baker): good"), "{}", rehearsal.stdout);
 }
 
 #[test]
