@@ -208,9 +208,8 @@ pub struct ManArgs {
 #[command(group(ArgGroup::new("key_source").required(true).args(["generate", "key_file", "from_spike", "secret_file", "secret_stdin"])))]
 #[command(after_help = "Examples:
   keyceremony split -t 3 -n 5 --generate --out shards/ --qr
-  keyceremony split -t 2 -n 3 --key-file root.hex --out shards/ --custodian Alice --custodian Bob --custodian Carol
-  keyceremony split -t 2 -n 3 --secret-file kms-master.key --out shards/ --seal-to 12345678 --seal-to 23456789 --seal-to 34567890
-  keyceremony split -t 2 -n 3 --generate --out shards/ --protect-with-passphrase 3")]
+  keyceremony split -t 2 -n 3 --key-file root.hex --out shards/ --custodian Alice --custodian Bob --custodian Carol --protect-with-passphrase 3
+  keyceremony split -t 2 -n 3 --secret-file kms-master.key --out shards/ --seal-to 12345678 --seal-to 23456789 --seal-to 34567890")]
 pub struct SplitArgs {
     /// Shares needed to recover the key (t)
     #[arg(long, short = 't', value_name = "T")]
@@ -350,8 +349,7 @@ pub struct ExtendArgs {
 #[command(after_help = "Examples:
   keyceremony verify shards/shard-2.json
   keyceremony verify shards/*.json
-  keyceremony verify scan-of-sheet-3.png shard-1.age ceremony.json --pin-file pin.txt
-  keyceremony verify shards/shard-3.json.age --shard-passphrase-file pass.txt")]
+  keyceremony verify scan-of-sheet-3.png shard-1.age shard-2.json.age ceremony.json --pin-file pin.txt --shard-passphrase-file pass.txt")]
 pub struct VerifyArgs {
     /// Shard files, sealed shares (.age, opened on their YubiKey), QR images (PNG or JPEG scans and photos of shard sheets) and the ceremony record (ceremony.json); several are also checked as a set
     #[arg(required = true, value_name = "PATH")]
