@@ -65,7 +65,9 @@ pub fn path(dir: &Path, id: u8) -> PathBuf {
 /// Why a passphrase-protected shard does not open. No variant holds secret bytes.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum PassphraseShardError {
-    #[error("file is {0} bytes, larger than any passphrase-protected shard ({MAX_LEN} bytes at most)")]
+    #[error(
+        "file is {0} bytes, larger than any passphrase-protected shard ({MAX_LEN} bytes at most)"
+    )]
     TooLarge(usize),
     #[error("the age header is malformed ({0}): the file is damaged or truncated")]
     BadHeader(String),
@@ -188,7 +190,8 @@ pub fn open(
     let secret = secret_string(pass).map_err(|e| file_error(path, e))?;
     let mut identity = age::scrypt::Identity::new(secret);
     identity.set_max_work_factor(MAX_WORK_FACTOR);
-    let decryptor = age::Decryptor::new_buffered(bytes).map_err(|e| file_error(path, decrypt_error(e)))?;
+    let decryptor =
+        age::Decryptor::new_buffered(bytes).map_err(|e| file_error(path, decrypt_error(e)))?;
     let spinner = progress.spinner(Step::DerivingScryptKey);
     let opened = decryptor.decrypt(std::iter::once(&identity as &dyn age::Identity));
     spinner.finish_and_clear();
@@ -273,7 +276,8 @@ mod tests {
     use super::*;
 
     fn header_with(stanzas: &str) -> Vec<u8> {
-        format!("age-encryption.org/v1\n{stanzas}--- AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA\n").into_bytes()
+        format!("age-encryption.org/v1\n{stanzas}--- AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA\n")
+            .into_bytes()
     }
 
     const BODY: &str = "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA";
@@ -287,17 +291,26 @@ mod tests {
         let absurd = header_with(&format!("-> scrypt {SALT} 40\n{BODY}\n"));
         assert_eq!(
             ScryptHeader::parse(&absurd),
-            Err(PassphraseShardError::WorkFactor { found: 40, max: MAX_WORK_FACTOR })
+            Err(PassphraseShardError::WorkFactor {
+                found: 40,
+                max: MAX_WORK_FACTOR
+            })
         );
         for bad in ["018", "0", "64", "", "1e1", "+18"] {
             let h = header_with(&format!("-> scrypt {SALT} {bad}\n{BODY}\n"));
             assert!(
-                matches!(ScryptHeader::parse(&h), Err(PassphraseShardError::BadStanza(_))),
+                matches!(
+                    ScryptHeader::parse(&h),
+                    Err(PassphraseShardError::BadStanza(_))
+                ),
                 "{bad:?}"
             );
         }
         let two = header_with(&format!("-> scrypt {SALT} 18\n{BODY}\n-> x-grease\n\n"));
-        assert_eq!(ScryptHeader::parse(&two), Err(PassphraseShardError::StanzaCount(2)));
+        assert_eq!(
+            ScryptHeader::parse(&two),
+            Err(PassphraseShardError::StanzaCount(2))
+        );
         assert!(is_passphrase_file(&two));
         let piv = header_with(&format!("-> piv-p256 AAAAAA {BODY}\n{BODY}\n"));
         assert!(!is_passphrase_file(&piv));

@@ -286,8 +286,11 @@ impl Plan {
                         }
                     }
                     Transport::Passphrase { passphrase_file } => {
-                        v["passphrase"] =
-                            json!(if passphrase_file.is_some() { "file" } else { "console" })
+                        v["passphrase"] = json!(if passphrase_file.is_some() {
+                            "file"
+                        } else {
+                            "console"
+                        })
                     }
                     Transport::File | Transport::Qr => {}
                 }

@@ -247,9 +247,7 @@ const MAX_STANZAS: usize = 16;
 /// read from its first 4 KiB up to the MAC line. Only the shape is checked
 /// here (lines, base64 bodies); the age crate checks the MAC and payload.
 pub(crate) fn read_stanzas(bytes: &[u8]) -> std::result::Result<Vec<RawStanza>, SealError> {
-    let head = bytes
-        .strip_prefix(AGE_MAGIC)
-        .ok_or(SealError::NotAge)?;
+    let head = bytes.strip_prefix(AGE_MAGIC).ok_or(SealError::NotAge)?;
     // The header is ASCII lines; read at most a few KiB of it.
     let head = &head[..head.len().min(4096 - AGE_MAGIC.len())];
     let mut lines = head.split(|&b| b == b'\n');
@@ -278,8 +276,8 @@ pub(crate) fn read_stanzas(bytes: &[u8]) -> std::result::Result<Vec<RawStanza>, 
             let l = lines
                 .next()
                 .ok_or(SealError::BadHeader("header ends inside a stanza"))?;
-            let l =
-                std::str::from_utf8(l).map_err(|_| SealError::BadHeader("non-ASCII stanza body"))?;
+            let l = std::str::from_utf8(l)
+                .map_err(|_| SealError::BadHeader("non-ASCII stanza body"))?;
             if l.len() > 64 {
                 return Err(SealError::BadHeader("stanza body line longer than 64"));
             }

@@ -105,7 +105,10 @@ fn a_secret_file_plan_with_a_passphrase_custodian_checked_back_by_retyping() {
     );
     let mut console = start()
         .expect_secret("Bob Baker: type the passphrase of share 2 again", PASS)
-        .expect_confirm("Bob Baker: have you received share 2 (shard-2.json.age)", true);
+        .expect_confirm(
+            "Bob Baker: have you received share 2 (shard-2.json.age)",
+            true,
+        );
     let mut said: Vec<Said> = Vec::new();
     let report = ceremony::run(&plan, RunOptions::new(&r.out), &mut console, &mut said).unwrap();
     console.finish();
@@ -118,7 +121,12 @@ fn a_secret_file_plan_with_a_passphrase_custodian_checked_back_by_retyping() {
         ]
     );
     let names = ceremony_support::names_in(&r.out);
-    for want in ["ceremony.json", "secret.age", "shard-1.json", "shard-2.json.age"] {
+    for want in [
+        "ceremony.json",
+        "secret.age",
+        "shard-1.json",
+        "shard-2.json.age",
+    ] {
         assert!(names.iter().any(|n| n == want), "{want} missing: {names:?}");
     }
     assert!(!names.iter().any(|n| n == "shard-2.json"), "{names:?}");
@@ -127,7 +135,10 @@ fn a_secret_file_plan_with_a_passphrase_custodian_checked_back_by_retyping() {
     assert!(record.contains("\"secret\""), "{record}");
     let transcript = std::fs::read_to_string(r.out.join("transcript.jsonl")).unwrap();
     assert!(transcript.contains("opened with the passphrase typed again by the custodian"));
-    assert!(transcript.contains("\"source\":\"secret-file\""), "{transcript}");
+    assert!(
+        transcript.contains("\"source\":\"secret-file\""),
+        "{transcript}"
+    );
     assert!(!transcript.contains(PASS));
     let narration: String = said.iter().map(|s| format!("{s:?}")).collect();
     assert!(!narration.contains(PASS));
@@ -138,7 +149,10 @@ fn a_secret_file_plan_with_a_passphrase_custodian_checked_back_by_retyping() {
 fn a_wrong_retyped_passphrase_is_tried_again_when_the_lead_says_so() {
     let (r, plan) = room("");
     let mut console = start()
-        .expect_secret("type the passphrase of share 2 again", "not what bob typed before")
+        .expect_secret(
+            "type the passphrase of share 2 again",
+            "not what bob typed before",
+        )
         .expect_confirm("Let Bob Baker type the passphrase again?", true)
         .expect_secret("type the passphrase of share 2 again", PASS)
         .expect_confirm("Bob Baker: have you received share 2", true);
@@ -155,7 +169,10 @@ fn a_wrong_retyped_passphrase_is_tried_again_when_the_lead_says_so() {
 fn a_wrong_retyped_passphrase_stops_the_run_and_scrubs_the_share() {
     let (r, plan) = room("");
     let mut console = start()
-        .expect_secret("type the passphrase of share 2 again", "not what bob typed before")
+        .expect_secret(
+            "type the passphrase of share 2 again",
+            "not what bob typed before",
+        )
         .expect_confirm("Let Bob Baker type the passphrase again?", false);
     let mut said: Vec<Said> = Vec::new();
     let report = ceremony::run(&plan, RunOptions::new(&r.out), &mut console, &mut said).unwrap();
@@ -163,7 +180,10 @@ fn a_wrong_retyped_passphrase_stops_the_run_and_scrubs_the_share() {
     let RunOutcome::Interrupted { not_handed_out, .. } = &report.outcome else {
         panic!("the run completed")
     };
-    assert!(not_handed_out.iter().any(|s| s.contains("share 2")), "{not_handed_out:?}");
+    assert!(
+        not_handed_out.iter().any(|s| s.contains("share 2")),
+        "{not_handed_out:?}"
+    );
     assert!(!r.out.join("shard-2.json.age").exists());
 }
 
@@ -188,10 +208,25 @@ fn with_yes_the_passphrase_comes_from_the_plans_file() {
     // a recovery rehearsal opens the passphrase shard among the outputs
     let rehearsal = common::run_in(
         &r.dir,
-        &["ceremony", "rehearse", "out", "--yes", "--shard-passphrase-file", "bob-pass.txt"],
+        &[
+            "ceremony",
+            "rehearse",
+            "out",
+            "--yes",
+            "--shard-passphrase-file",
+            "bob-pass.txt",
+        ],
     );
-    assert_eq!(rehearsal.code, 0, "{}{}", rehearsal.stdout, rehearsal.stderr);
-    assert!(rehearsal.stdout.contains("share 2 (Bob Baker): good"), "{}", rehearsal.stdout);
+    assert_eq!(
+        rehearsal.code, 0,
+        "{}{}",
+        rehearsal.stdout, rehearsal.stderr
+    );
+    assert!(
+        rehearsal.stdout.contains("share 2 (Bob Baker): good"),
+        "{}",
+        rehearsal.stdout
+    );
 }
 
 #[test]
@@ -203,24 +238,42 @@ fn refusals_before_anything_is_written() {
     let e = ceremony::run(&plan, opts, &mut ScriptedConsole::new(), &mut Vec::new())
         .err()
         .expect("refused");
-    assert!(e.to_string().contains("share 2 is protected by a passphrase typed at the console"), "{e}");
+    assert!(
+        e.to_string()
+            .contains("share 2 is protected by a passphrase typed at the console"),
+        "{e}"
+    );
     assert!(!r.out.exists());
 
     // a passphrase file too short
     let (r, plan) = room("passphrase_file = \"short.txt\"");
     std::fs::write(r.dir.join("short.txt"), "short\n").unwrap();
-    let e = ceremony::run(&plan, RunOptions::new(&r.out), &mut ScriptedConsole::new(), &mut Vec::new())
-        .err()
-        .expect("refused");
-    assert!(e.to_string().contains("short.txt: the passphrase has only 5 characters"), "{e}");
+    let e = ceremony::run(
+        &plan,
+        RunOptions::new(&r.out),
+        &mut ScriptedConsole::new(),
+        &mut Vec::new(),
+    )
+    .err()
+    .expect("refused");
+    assert!(
+        e.to_string()
+            .contains("short.txt: the passphrase has only 5 characters"),
+        "{e}"
+    );
     assert!(!r.out.exists());
 
     // the secret file is missing
     let (r, plan) = room("");
     std::fs::remove_file(r.dir.join("kms.key")).unwrap();
-    let e = ceremony::run(&plan, RunOptions::new(&r.out), &mut ScriptedConsole::new(), &mut Vec::new())
-        .err()
-        .expect("refused");
+    let e = ceremony::run(
+        &plan,
+        RunOptions::new(&r.out),
+        &mut ScriptedConsole::new(),
+        &mut Vec::new(),
+    )
+    .err()
+    .expect("refused");
     assert!(e.to_string().contains("kms.key"), "{e}");
     assert!(!r.out.exists());
 }
@@ -250,7 +303,10 @@ fn plan_mistakes_about_passphrases_and_secret_files() {
         "`serial` does not apply to transport = \"passphrase\"",
     );
     plan_refused(
-        &plan_text("").replace("secret_file = \"kms.key\"", "secret_file = \"kms.key\"\ngenerate = true"),
+        &plan_text("").replace(
+            "secret_file = \"kms.key\"",
+            "secret_file = \"kms.key\"\ngenerate = true",
+        ),
         "[key] names two key sources",
     );
 }

@@ -30,8 +30,18 @@ fn split_protected(dir: &Path) -> PathBuf {
     let r = run_in(
         dir,
         &[
-            "split", "-t", "2", "-n", "3", "--generate", "--out", "c",
-            "--protect-with-passphrase", "3", "--shard-passphrase-file", "3=pass.txt",
+            "split",
+            "-t",
+            "2",
+            "-n",
+            "3",
+            "--generate",
+            "--out",
+            "c",
+            "--protect-with-passphrase",
+            "3",
+            "--shard-passphrase-file",
+            "3=pass.txt",
         ],
     );
     assert_eq!(r.code, 0, "split failed: {}", r.stderr);
@@ -57,7 +67,11 @@ fn the_vector_opens_and_assembles_to_its_key() {
         s(&d.path().join("pass.txt")),
     ]);
     assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
-    assert!(r.stdout.contains("(passphrase-protected): share 2 of 3"), "{}", r.stdout);
+    assert!(
+        r.stdout.contains("(passphrase-protected): share 2 of 3"),
+        "{}",
+        r.stdout
+    );
 
     let key_out = d.path().join("key.hex");
     let r = run([
@@ -97,9 +111,8 @@ fn the_vector_header_is_an_age_scrypt_header() {
     let mac = lines[3].strip_prefix("--- ").expect("MAC line");
     assert_eq!(BASE64_STANDARD_NO_PAD.decode(mac).unwrap().len(), 32);
 
-    let identity = age::scrypt::Identity::new(secrecy::SecretString::from(
-        VECTOR_PASSPHRASE.to_string(),
-    ));
+    let identity =
+        age::scrypt::Identity::new(secrecy::SecretString::from(VECTOR_PASSPHRASE.to_string()));
     let plain = age::decrypt(&identity, &bytes).expect("age opens the vector");
     assert_eq!(
         plain,
@@ -115,20 +128,49 @@ fn split_writes_the_protected_share_instead_of_its_shard_file() {
     let c = split_protected(d.path());
     assert_eq!(
         common::files_below(&c),
-        ["ceremony.json", "shard-1.json", "shard-2.json", "shard-3.json.age"]
+        [
+            "ceremony.json",
+            "shard-1.json",
+            "shard-2.json",
+            "shard-3.json.age"
+        ]
     );
-    let mode = std::fs::metadata(c.join("shard-3.json.age")).unwrap().permissions().mode();
+    let mode = std::fs::metadata(c.join("shard-3.json.age"))
+        .unwrap()
+        .permissions()
+        .mode();
     assert_eq!(mode & 0o777, 0o600);
     let r = run_in(
         d.path(),
-        &["assemble", "c/shard-1.json", "c/shard-3.json.age", "c/ceremony.json", "--dry-run", "--shard-passphrase-file", "pass.txt"],
+        &[
+            "assemble",
+            "c/shard-1.json",
+            "c/shard-3.json.age",
+            "c/ceremony.json",
+            "--dry-run",
+            "--shard-passphrase-file",
+            "pass.txt",
+        ],
     );
     assert_eq!(r.code, 0, "{}", r.stderr);
     // the JSON report says which shares are protected
     let r = run_in(
         d.path(),
-        &["split", "--json", "-t", "2", "-n", "2", "--generate", "--out", "j",
-          "--protect-with-passphrase", "1", "--shard-passphrase-file", "1=pass.txt"],
+        &[
+            "split",
+            "--json",
+            "-t",
+            "2",
+            "-n",
+            "2",
+            "--generate",
+            "--out",
+            "j",
+            "--protect-with-passphrase",
+            "1",
+            "--shard-passphrase-file",
+            "1=pass.txt",
+        ],
     );
     assert_eq!(r.code, 0, "{}", r.stderr);
     let doc: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
@@ -143,27 +185,52 @@ fn prompts_ask_twice_on_split_and_once_on_verify_without_echo() {
     let d = tmp();
     let out = d.path().join("c");
     let (code, shown) = common::on_terminal(
-        &["split", "-t", "2", "-n", "2", "--generate", "--out", s(&out), "--protect-with-passphrase", "2"],
+        &[
+            "split",
+            "-t",
+            "2",
+            "-n",
+            "2",
+            "--generate",
+            "--out",
+            s(&out),
+            "--protect-with-passphrase",
+            "2",
+        ],
         &[],
-        &[("Passphrase for share 2", PASS), ("The same passphrase again", PASS)],
+        &[
+            ("Passphrase for share 2", PASS),
+            ("The same passphrase again", PASS),
+        ],
     );
     assert_eq!(code, 0, "{shown}");
     assert!(!shown.contains(PASS), "the passphrase was echoed: {shown}");
     let shard = out.join("shard-2.json.age");
-    let (code, shown) = common::on_terminal(
-        &["verify", s(&shard)],
-        &[],
-        &[("Passphrase for", PASS)],
-    );
+    let (code, shown) =
+        common::on_terminal(&["verify", s(&shard)], &[], &[("Passphrase for", PASS)]);
     assert_eq!(code, 0, "{shown}");
     assert!(shown.contains("passphrase-protected"), "{shown}");
     assert!(!shown.contains(PASS), "the passphrase was echoed: {shown}");
     // two different answers: nothing written
     let other = d.path().join("o");
     let (code, shown) = common::on_terminal(
-        &["split", "-t", "2", "-n", "2", "--generate", "--out", s(&other), "--protect-with-passphrase", "1"],
+        &[
+            "split",
+            "-t",
+            "2",
+            "-n",
+            "2",
+            "--generate",
+            "--out",
+            s(&other),
+            "--protect-with-passphrase",
+            "1",
+        ],
         &[],
-        &[("Passphrase for share 1", PASS), ("The same passphrase again", "something else entirely")],
+        &[
+            ("Passphrase for share 1", PASS),
+            ("The same passphrase again", "something else entirely"),
+        ],
     );
     assert_eq!(code, 1, "{shown}");
     assert!(shown.contains("the two passphrases differ"), "{shown}");
@@ -177,13 +244,21 @@ fn prompts_ask_twice_on_split_and_once_on_verify_without_echo() {
 /// `age -p` opens with keyceremony verify.
 #[test]
 fn go_age_opens_a_passphrase_shard_and_keyceremony_opens_age_p() {
-    if !tools_or_skip("passphrase shard interop", &[("age", "--version"), ("script", "--version")], "scripts/ensure-bundle-interop.sh") {
+    if !tools_or_skip(
+        "passphrase shard interop",
+        &[("age", "--version"), ("script", "--version")],
+        "scripts/ensure-bundle-interop.sh",
+    ) {
         return;
     }
     let d = tmp();
     let c = split_protected(d.path());
     let age = PathBuf::from("/usr/bin/age");
-    let age = if age.exists() { age } else { PathBuf::from("age") };
+    let age = if age.exists() {
+        age
+    } else {
+        PathBuf::from("age")
+    };
     let opened = d.path().join("opened.json");
     let (code, shown) = common::program_on_terminal(
         &age,
@@ -192,7 +267,12 @@ fn go_age_opens_a_passphrase_shard_and_keyceremony_opens_age_p() {
         &[("passphrase", PASS)],
     );
     assert_eq!(code, 0, "{shown}");
-    let r = run(["verify", s(&opened), "--record", s(&c.join("ceremony.json"))]);
+    let r = run([
+        "verify",
+        s(&opened),
+        "--record",
+        s(&c.join("ceremony.json")),
+    ]);
     assert_eq!(r.code, 0, "what age -d gave is not the shard: {}", r.stderr);
     assert!(r.stdout.contains("share 3 of 3"), "{}", r.stdout);
 
@@ -207,7 +287,14 @@ fn go_age_opens_a_passphrase_shard_and_keyceremony_opens_age_p() {
     assert_eq!(code, 0, "{shown}");
     let r = run_in(
         d.path(),
-        &["verify", "shard-2.json.age", "--record", "c/ceremony.json", "--shard-passphrase-file", "pass.txt"],
+        &[
+            "verify",
+            "shard-2.json.age",
+            "--record",
+            "c/ceremony.json",
+            "--shard-passphrase-file",
+            "pass.txt",
+        ],
     );
     assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
 }
@@ -216,16 +303,26 @@ fn go_age_opens_a_passphrase_shard_and_keyceremony_opens_age_p() {
 
 fn verify_with(dir: &Path, file: &Path, pass: &str) -> common::Run {
     std::fs::write(dir.join("given.txt"), pass).unwrap();
-    run(["verify", s(file), "--shard-passphrase-file", s(&dir.join("given.txt"))])
+    run([
+        "verify",
+        s(file),
+        "--shard-passphrase-file",
+        s(&dir.join("given.txt")),
+    ])
 }
 
 #[test]
 fn a_wrong_passphrase_names_the_file() {
     let d = tmp();
-    let r = verify_with(d.path(), &vector("shard-2.json.age"), "not the passphrase at all\n");
+    let r = verify_with(
+        d.path(),
+        &vector("shard-2.json.age"),
+        "not the passphrase at all\n",
+    );
     assert_eq!(r.code, 1);
     assert!(
-        r.stdout.contains("shard-2.json.age: the passphrase does not open this file"),
+        r.stdout
+            .contains("shard-2.json.age: the passphrase does not open this file"),
         "{}",
         r.stdout
     );
@@ -238,20 +335,32 @@ fn truncated_and_tampered_files_are_refused() {
     let good = std::fs::read(vector("shard-2.json.age")).unwrap();
     let header_end = good.windows(4).position(|w| w == b"--- ").unwrap();
     let cases: Vec<(&str, Vec<u8>, &str)> = vec![
-        ("cut-payload", good[..good.len() - 20].to_vec(), "fails its integrity check"),
+        (
+            "cut-payload",
+            good[..good.len() - 20].to_vec(),
+            "fails its integrity check",
+        ),
         ("cut-header", good[..header_end + 10].to_vec(), "header"),
-        ("payload-flip", {
-            let mut b = good.clone();
-            let i = b.len() - 30;
-            b[i] ^= 1;
-            b
-        }, "fails its integrity check"),
-        ("mac-flip", {
-            let mut b = good.clone();
-            let i = header_end + 6;
-            b[i] = if b[i] == b'A' { b'B' } else { b'A' };
-            b
-        }, "MAC does not match"),
+        (
+            "payload-flip",
+            {
+                let mut b = good.clone();
+                let i = b.len() - 30;
+                b[i] ^= 1;
+                b
+            },
+            "fails its integrity check",
+        ),
+        (
+            "mac-flip",
+            {
+                let mut b = good.clone();
+                let i = header_end + 6;
+                b[i] = if b[i] == b'A' { b'B' } else { b'A' };
+                b
+            },
+            "MAC does not match",
+        ),
     ];
     for (name, bytes, says) in cases {
         let f = d.path().join(format!("{name}.json.age"));
@@ -271,7 +380,8 @@ fn truncated_and_tampered_files_are_refused() {
 #[test]
 fn an_absurd_work_factor_is_refused_before_any_work() {
     let d = tmp();
-    let good = String::from_utf8_lossy(&std::fs::read(vector("shard-2.json.age")).unwrap()).into_owned();
+    let good =
+        String::from_utf8_lossy(&std::fs::read(vector("shard-2.json.age")).unwrap()).into_owned();
     let crafted = good.replacen(" 18\n", " 40\n", 1);
     assert_ne!(crafted, good);
     let f = d.path().join("absurd.json.age");
@@ -281,7 +391,12 @@ fn an_absurd_work_factor_is_refused_before_any_work() {
     let r = run(["verify", s(&f)]);
     let took = start.elapsed();
     assert_eq!(r.code, 1);
-    assert!(r.stdout.contains("absurd.json.age: the file asks for scrypt work factor 2^40"), "{}", r.stdout);
+    assert!(
+        r.stdout
+            .contains("absurd.json.age: the file asks for scrypt work factor 2^40"),
+        "{}",
+        r.stdout
+    );
     assert!(took < Duration::from_secs(5), "took {took:?}");
     let r = verify_with(d.path(), &f, VECTOR_PASSPHRASE);
     assert!(r.stdout.contains("work factor 2^40"), "{}", r.stdout);
@@ -290,7 +405,8 @@ fn an_absurd_work_factor_is_refused_before_any_work() {
 #[test]
 fn two_stanzas_are_refused() {
     let d = tmp();
-    let good = String::from_utf8_lossy(&std::fs::read(vector("shard-2.json.age")).unwrap()).into_owned();
+    let good =
+        String::from_utf8_lossy(&std::fs::read(vector("shard-2.json.age")).unwrap()).into_owned();
     let (first, rest) = good.split_at(good.find("--- ").unwrap());
     let stanza = &first["age-encryption.org/v1\n".len()..];
     let doubled = format!("{first}{stanza}{rest}");
@@ -298,17 +414,42 @@ fn two_stanzas_are_refused() {
     std::fs::write(&f, doubled).unwrap();
     let r = verify_with(d.path(), &f, VECTOR_PASSPHRASE);
     assert_eq!(r.code, 1);
-    assert!(r.stdout.contains("two.json.age: this age file has 2 recipient stanzas"), "{}", r.stdout);
+    assert!(
+        r.stdout
+            .contains("two.json.age: this age file has 2 recipient stanzas"),
+        "{}",
+        r.stdout
+    );
 }
 
 #[test]
 fn an_empty_or_missing_passphrase_file_is_named() {
     let d = tmp();
     std::fs::write(d.path().join("empty.txt"), "").unwrap();
-    let r = run_in(d.path(), &["verify", s(&vector("shard-2.json.age")), "--shard-passphrase-file", "empty.txt"]);
+    let r = run_in(
+        d.path(),
+        &[
+            "verify",
+            s(&vector("shard-2.json.age")),
+            "--shard-passphrase-file",
+            "empty.txt",
+        ],
+    );
     assert_eq!(r.code, 1);
-    assert!(r.stdout.contains("empty.txt: the passphrase is empty"), "{}", r.stdout);
-    let r = run_in(d.path(), &["verify", s(&vector("shard-2.json.age")), "--shard-passphrase-file", "missing.txt"]);
+    assert!(
+        r.stdout.contains("empty.txt: the passphrase is empty"),
+        "{}",
+        r.stdout
+    );
+    let r = run_in(
+        d.path(),
+        &[
+            "verify",
+            s(&vector("shard-2.json.age")),
+            "--shard-passphrase-file",
+            "missing.txt",
+        ],
+    );
     assert_eq!(r.code, 1);
     assert!(r.stdout.contains("missing.txt"), "{}", r.stdout);
     // no file and no terminal: says which option to use
@@ -353,15 +494,47 @@ fn a_short_passphrase_is_refused_unless_allowed_and_a_generated_one_offered() {
     std::fs::write(d.path().join("short.txt"), "short\n").unwrap();
     let r = run_in(
         d.path(),
-        &["split", "-t", "2", "-n", "2", "--generate", "--out", "c", "--protect-with-passphrase", "1", "--shard-passphrase-file", "1=short.txt"],
+        &[
+            "split",
+            "-t",
+            "2",
+            "-n",
+            "2",
+            "--generate",
+            "--out",
+            "c",
+            "--protect-with-passphrase",
+            "1",
+            "--shard-passphrase-file",
+            "1=short.txt",
+        ],
     );
     assert_eq!(r.code, 1);
     assert!(r.stderr.contains("short.txt: the passphrase has only 5 characters; a passphrase-protected shard needs at least 12"), "{}", r.stderr);
-    assert!(r.stderr.contains("A generated passphrase you may use instead: "), "{}", r.stderr);
+    assert!(
+        r.stderr
+            .contains("A generated passphrase you may use instead: "),
+        "{}",
+        r.stderr
+    );
     assert!(!d.path().join("c").exists());
     let r = run_in(
         d.path(),
-        &["split", "-t", "2", "-n", "2", "--generate", "--out", "c", "--protect-with-passphrase", "1", "--shard-passphrase-file", "1=short.txt", "--allow-short-passphrase"],
+        &[
+            "split",
+            "-t",
+            "2",
+            "-n",
+            "2",
+            "--generate",
+            "--out",
+            "c",
+            "--protect-with-passphrase",
+            "1",
+            "--shard-passphrase-file",
+            "1=short.txt",
+            "--allow-short-passphrase",
+        ],
     );
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert!(d.path().join("c/shard-1.json.age").exists());
@@ -373,11 +546,50 @@ fn contradictory_passphrase_options_are_usage_errors() {
     std::fs::write(d.path().join("pass.txt"), PASS).unwrap();
     let base = ["split", "-t", "2", "-n", "3", "--generate", "--out", "c"];
     let cases: &[(&[&str], &str)] = &[
-        (&["--protect-with-passphrase", "4"], "shares are numbered 1 to 3"),
-        (&["--protect-with-passphrase", "2", "--protect-with-passphrase", "2", "--shard-passphrase-file", "2=pass.txt"], "given twice"),
-        (&["--protect-with-passphrase", "1", "--shard-passphrase-file", "2=pass.txt"], "share 2 is not named by --protect-with-passphrase"),
-        (&["--protect-with-passphrase", "1", "--shard-passphrase-file", "pass.txt"], "give N=FILE"),
-        (&["--protect-with-passphrase", "1", "--seal-to-recipient", "age1yubikey1qw4jdmpph6zm0hvncgfan6yu4wp9jf6eh8haz3vkjysku99hag6jg5ejjyw", "--shard-passphrase-file", "1=pass.txt"], "sealed to a token"),
+        (
+            &["--protect-with-passphrase", "4"],
+            "shares are numbered 1 to 3",
+        ),
+        (
+            &[
+                "--protect-with-passphrase",
+                "2",
+                "--protect-with-passphrase",
+                "2",
+                "--shard-passphrase-file",
+                "2=pass.txt",
+            ],
+            "given twice",
+        ),
+        (
+            &[
+                "--protect-with-passphrase",
+                "1",
+                "--shard-passphrase-file",
+                "2=pass.txt",
+            ],
+            "share 2 is not named by --protect-with-passphrase",
+        ),
+        (
+            &[
+                "--protect-with-passphrase",
+                "1",
+                "--shard-passphrase-file",
+                "pass.txt",
+            ],
+            "give N=FILE",
+        ),
+        (
+            &[
+                "--protect-with-passphrase",
+                "1",
+                "--seal-to-recipient",
+                "age1yubikey1qw4jdmpph6zm0hvncgfan6yu4wp9jf6eh8haz3vkjysku99hag6jg5ejjyw",
+                "--shard-passphrase-file",
+                "1=pass.txt",
+            ],
+            "sealed to a token",
+        ),
     ];
     for (extra, says) in cases {
         let args: Vec<&str> = base.iter().chain(extra.iter()).copied().collect();

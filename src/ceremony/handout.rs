@@ -145,9 +145,11 @@ impl Runner<'_> {
             (PlanTransport::Qr, _) => Transport::QrSheet { shard_file: false },
             (PlanTransport::Passphrase { passphrase_file }, _) => {
                 let file = passphrase_file.as_ref().map(|p| plan.resolve(p));
-                Transport::Passphrase(std::sync::Arc::new(
-                    self.new_passphrase(c.share_id, &c.name, file.as_deref())?,
-                ))
+                Transport::Passphrase(std::sync::Arc::new(self.new_passphrase(
+                    c.share_id,
+                    &c.name,
+                    file.as_deref(),
+                )?))
             }
             (_, Some(Some(t))) => Transport::Sealed(t.clone()),
             (_, _) => {
@@ -427,7 +429,10 @@ impl Runner<'_> {
                 path,
                 expected,
                 file,
-                &format!("{name}: type the passphrase of share {} again to check it back: ", expected.share.id()),
+                &format!(
+                    "{name}: type the passphrase of share {} again to check it back: ",
+                    expected.share.id()
+                ),
                 &mut *self.console,
                 &mut relay,
             );
@@ -444,7 +449,8 @@ impl Runner<'_> {
                         && matches!(
                             e,
                             Error::PassphraseShard {
-                                source: crate::passphrase_shard::PassphraseShardError::WrongPassphrase,
+                                source:
+                                    crate::passphrase_shard::PassphraseShardError::WrongPassphrase,
                                 ..
                             }
                         );

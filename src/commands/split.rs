@@ -107,7 +107,9 @@ fn shard_passphrases(
             ))
         })?;
         let id: u8 = n.parse().map_err(|_| {
-            Error::Usage(format!("--shard-passphrase-file {spec:?}: {n:?} is not a share id"))
+            Error::Usage(format!(
+                "--shard-passphrase-file {spec:?}: {n:?} is not a share id"
+            ))
         })?;
         if !a.protect_with_passphrase.contains(&id) {
             return Err(Error::Usage(format!(
@@ -138,7 +140,10 @@ fn shard_passphrases(
                 "--protect-with-passphrase {id} is given twice"
             )));
         }
-        let file = files.iter().find(|(i, _)| *i == id).map(|(_, f)| f.as_path());
+        let file = files
+            .iter()
+            .find(|(i, _)| *i == id)
+            .map(|(_, f)| f.as_path());
         let pass = new_shard_passphrase(id, file, a.allow_short_passphrase, console)?;
         out.push((id, Arc::new(pass)));
     }
@@ -158,11 +163,21 @@ pub fn new_shard_passphrase(
     };
     if std::str::from_utf8(pass.expose()).is_err() {
         return Err(match file {
-            Some(f) => Error::input(f, "the passphrase is not UTF-8 text; age passphrases are text"),
-            None => Error::Usage("the passphrase is not UTF-8 text; age passphrases are text".into()),
+            Some(f) => Error::input(
+                f,
+                "the passphrase is not UTF-8 text; age passphrases are text",
+            ),
+            None => {
+                Error::Usage("the passphrase is not UTF-8 text; age passphrases are text".into())
+            }
         });
     }
-    crate::bundle::check_passphrase_length(&pass, file, allow_short, "a passphrase-protected shard")?;
+    crate::bundle::check_passphrase_length(
+        &pass,
+        file,
+        allow_short,
+        "a passphrase-protected shard",
+    )?;
     Ok(pass)
 }
 
