@@ -229,15 +229,26 @@ fn with_yes_the_passphrase_comes_from_the_plans_file() {
     );
 }
 
+/// The error of a run that must be refused before anything is written.
+fn refused(got: keyceremony::Result<ceremony::CeremonyReport>) -> keyceremony::Error {
+    match got {
+        Ok(report) => panic!("the run was not refused: {:?}", report.outcome),
+        Err(e) => e,
+    }
+}
+
 #[test]
 fn refusals_before_anything_is_written() {
     // --yes with no passphrase file: no one to type it
     let (r, plan) = room("");
     let mut opts = RunOptions::new(&r.out);
     opts.yes = true;
-    let e = ceremony::run(&plan, opts, &mut ScriptedConsole::new(), &mut Vec::new())
-        .err()
-        .expect("refused");
+    let e = refused(ceremony::run(
+        &plan,
+        opts,
+        &mut ScriptedConsole::new(),
+        &mut Vec::new(),
+    ));
     assert!(
         e.to_string()
             .contains("share 2 is protected by a passphrase typed at the console"),
@@ -248,14 +259,12 @@ fn refusals_before_anything_is_written() {
     // a passphrase file too short
     let (r, plan) = room("passphrase_file = \"short.txt\"");
     std::fs::write(r.dir.join("short.txt"), "short\n").unwrap();
-    let e = ceremony::run(
+    let e = refused(ceremony::run(
         &plan,
         RunOptions::new(&r.out),
         &mut ScriptedConsole::new(),
         &mut Vec::new(),
-    )
-    .err()
-    .expect("refused");
+    ));
     assert!(
         e.to_string()
             .contains("short.txt: the passphrase has only 5 characters"),
@@ -266,14 +275,12 @@ fn refusals_before_anything_is_written() {
     // the secret file is missing
     let (r, plan) = room("");
     std::fs::remove_file(r.dir.join("kms.key")).unwrap();
-    let e = ceremony::run(
+    let e = refused(ceremony::run(
         &plan,
         RunOptions::new(&r.out),
         &mut ScriptedConsole::new(),
         &mut Vec::new(),
-    )
-    .err()
-    .expect("refused");
+    ));
     assert!(e.to_string().contains("kms.key"), "{e}");
     assert!(!r.out.exists());
 }
