@@ -77,7 +77,9 @@ pub enum PassphraseShardError {
     BadStanza(&'static str),
     #[error("the file asks for scrypt work factor 2^{found}; more than 2^{max} is refused before any work (it would take hours and gigabytes): the file was crafted or damaged, or made with an unusual `age -p` setting")]
     WorkFactor { found: u8, max: u8 },
-    #[error("the passphrase does not open this file: it is wrong (or the file's header was altered); type it again, exactly as written down")]
+    #[error(
+        "the passphrase does not open this file: it is wrong, or the file's header was altered"
+    )]
     WrongPassphrase,
     #[error("the age header's MAC does not match: the file was altered or damaged")]
     HeaderMac,
@@ -161,6 +163,22 @@ pub fn is_passphrase_file(bytes: &[u8]) -> bool {
         && seal::read_stanzas(bytes)
             .map(|s| s.iter().any(|s| s.kind == STANZA_TAG))
             .unwrap_or(false)
+}
+
+/// Checks a new shard passphrase: UTF-8 text (age passphrases are), and at
+/// least [`MIN_PASSPHRASE_CHARS`] unless `allow_short`. `file`: where it
+/// came from, named in the refusal.
+pub fn check_new(pass: &Passphrase, file: Option<&Path>, allow_short: bool) -> Result<()> {
+    if std::str::from_utf8(pass.expose()).is_err() {
+        let problem = PassphraseShardError::NotText;
+        return Err(match file {
+            Some(f) => Error::input(f, problem),
+            None => Error::Request(crate::error::RequestError::Passphrase(
+                "the passphrase is not UTF-8 text; age passphrases are text",
+            )),
+        });
+    }
+    crate::bundle::check_passphrase_length(pass, file, allow_short, "a passphrase-protected shard")
 }
 
 fn secret_string(pass: &Passphrase) -> std::result::Result<SecretString, PassphraseShardError> {
@@ -282,6 +300,51 @@ mod tests {
 
     const BODY: &str = "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA";
     const SALT: &str = "AAAAAAAAAAAAAAAAAAAAAA";
+
+    #[test]
+    fn the_kdf_runs_under_a_spinner_and_opens_the_vector() {
+        use crate::progress::{ProgressSink, StepProgress};
+        use std::sync::{Arc, Mutex};
+        #[derive(Default)]
+        struct Seen(Mutex<Vec<(Step, Option<u64>, bool)>>);
+        struct One(Arc<Seen>);
+        impl StepProgress for One {
+            fn advance(&self, _: u64) {}
+            fn finish(&self) {
+                self.0 .0.lock().unwrap().last_mut().unwrap().2 = true;
+            }
+        }
+        struct Sink(Arc<Seen>);
+        impl ProgressSink for Sink {
+            fn begin(&self, step: Step, total: Option<u64>) -> Arc<dyn StepProgress> {
+                self.0 .0.lock().unwrap().push((step, total, false));
+                Arc::new(One(self.0.clone()))
+            }
+        }
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/passphrase");
+        let path = dir.join("shard-2.json.age");
+        let bytes = std::fs::read(&path).unwrap();
+        let pass = Passphrase::from_file(&dir.join("passphrase.txt")).unwrap();
+        let seen = Arc::new(Seen::default());
+        let progress = Progress::new(Arc::new(Sink(seen.clone())));
+        let shard = open_shard(&path, &bytes, &pass, &progress).unwrap();
+        assert_eq!(shard.share.id().get(), 2);
+        assert_eq!(
+            *seen.0.lock().unwrap(),
+            [(Step::DerivingScryptKey, None, true)]
+        );
+        // a wrong passphrase: the spinner is taken away too
+        let wrong = Passphrase::new(b"not the vector's passphrase".to_vec()).unwrap();
+        let e = open_shard(&path, &bytes, &wrong, &progress).unwrap_err();
+        assert!(matches!(
+            e,
+            Error::PassphraseShard {
+                source: PassphraseShardError::WrongPassphrase,
+                ..
+            }
+        ));
+        assert!(seen.0.lock().unwrap().iter().all(|s| s.2));
+    }
 
     #[test]
     fn header_rules() {

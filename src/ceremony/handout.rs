@@ -381,20 +381,9 @@ impl Runner<'_> {
                 &mut *self.console,
                 &format!("share {id} ({name}), typed by {name}"),
             )
-            .and_then(|p| {
-                crate::bundle::check_passphrase_length(
-                    &p,
-                    None,
-                    false,
-                    "a passphrase-protected shard",
-                )
-                .map(|_| p)
-            });
+            .and_then(|p| crate::passphrase_shard::check_new(&p, None, false).map(|_| p));
             match got {
-                Ok(p) if std::str::from_utf8(p.expose()).is_ok() => return Ok(p),
-                Ok(_) => self.say(Said::Warning(
-                    "the passphrase is not UTF-8 text; age passphrases are text".into(),
-                )),
+                Ok(p) => return Ok(p),
                 Err(e @ Error::NoAnswer { .. }) => return Err(Runner::failed(STEP)(e)),
                 Err(e) => {
                     self.say(Said::Warning(format!("{e}")));

@@ -295,12 +295,7 @@ pub fn check_can_run(plan: &Plan, options: &RunOptions) -> Result<()> {
                 Some(p) => {
                     let file = plan.resolve(p);
                     let pass = crate::bundle::Passphrase::from_file(&file)?;
-                    crate::bundle::check_passphrase_length(
-                        &pass,
-                        Some(&file),
-                        false,
-                        "a passphrase-protected shard",
-                    )?;
+                    crate::passphrase_shard::check_new(&pass, Some(&file), false)?;
                 }
             }
         }

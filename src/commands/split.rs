@@ -151,7 +151,7 @@ fn shard_passphrases(
 }
 
 /// One new shard passphrase, from `file` or asked twice, length-checked.
-pub fn new_shard_passphrase(
+fn new_shard_passphrase(
     id: u8,
     file: Option<&Path>,
     allow_short: bool,
@@ -161,23 +161,7 @@ pub fn new_shard_passphrase(
         Some(f) => Passphrase::from_file(f)?,
         None => crate::bundle::ask_new_passphrase_for(console, &format!("share {id}"))?,
     };
-    if std::str::from_utf8(pass.expose()).is_err() {
-        return Err(match file {
-            Some(f) => Error::input(
-                f,
-                "the passphrase is not UTF-8 text; age passphrases are text",
-            ),
-            None => {
-                Error::Usage("the passphrase is not UTF-8 text; age passphrases are text".into())
-            }
-        });
-    }
-    crate::bundle::check_passphrase_length(
-        &pass,
-        file,
-        allow_short,
-        "a passphrase-protected shard",
-    )?;
+    crate::passphrase_shard::check_new(&pass, file, allow_short)?;
     Ok(pass)
 }
 
