@@ -317,3 +317,42 @@ fn plan_mistakes_about_passphrases_and_secret_files() {
         "[key] names two key sources",
     );
 }
+
+/// ceremony/secret-demo.toml, the example plan, runs with --yes through the
+/// binary, and its secret comes back from a shard file and the passphrase shard.
+#[test]
+fn the_secret_demo_plan_runs_and_its_secret_comes_back() {
+    let tmp = tempfile::tempdir().unwrap();
+    let plan = ceremony_support::repo("ceremony/secret-demo.toml");
+    let r = common::run_in(
+        tmp.path(),
+        &[
+            "ceremony",
+            "run",
+            plan.to_str().unwrap(),
+            "--out",
+            "out",
+            "--yes",
+        ],
+    );
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    let pass = ceremony_support::repo("ceremony/demo-shard-passphrase.txt");
+    let r = common::run_in(
+        tmp.path(),
+        &[
+            "assemble",
+            "out/shard-1.json",
+            "out/shard-3.json.age",
+            "out/ceremony.json",
+            "--shard-passphrase-file",
+            pass.to_str().unwrap(),
+            "--secret-out",
+            "secret.txt",
+        ],
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(
+        std::fs::read(tmp.path().join("secret.txt")).unwrap(),
+        std::fs::read(ceremony_support::repo("ceremony/demo-secret.txt")).unwrap()
+    );
+}
