@@ -95,6 +95,28 @@ pub fn sealed_share(
     Ok(with)
 }
 
+/// Opens the passphrase-protected shard at `path` with the passphrase from
+/// `file`, or asked on `console` with `prompt` (without echo), and checks
+/// that it holds `expected`. A wrong passphrase is
+/// [`crate::passphrase_shard::PassphraseShardError::WrongPassphrase`].
+pub fn passphrase_shard(
+    path: &Path,
+    expected: &ShardFile,
+    file: Option<&Path>,
+    prompt: &str,
+    console: &mut dyn Console,
+    events: &mut dyn EventSink,
+) -> Result<()> {
+    use crate::passphrase_shard as ps;
+    let bytes = read_bounded(path, ps::MAX_LEN as u64, "passphrase-protected shard")?;
+    let pass = ps::passphrase_for(path, file, Some(prompt), console)?;
+    let shard = ps::open_shard(path, &bytes, &pass, &events.progress())?;
+    if shard.share != expected.share || shard.info.ceremony_id != expected.info.ceremony_id {
+        return Err(read_back(path, ReadBack::DifferentShare));
+    }
+    Ok(())
+}
+
 /// The read-back `split` does for one share's outputs: its shard file
 /// re-read, its sealed file compared, and, for a QR sheet written without a
 /// shard file, its PNG decoded from disk.
@@ -102,7 +124,10 @@ pub fn share_outputs(report: &ShareReport, shares: &Shares) -> Result<()> {
     let expected = shares
         .shard(report.id)
         .expect("a share report belongs to its split");
-    if let Some(sealed) = report.output(OutputKind::SealedShare) {
+    if let Some(sealed) = report
+        .output(OutputKind::SealedShare)
+        .or(report.output(OutputKind::PassphraseShard))
+    {
         return sealed_file(&sealed.path, &sealed.sha256);
     }
     match report.output(OutputKind::ShardFile) {

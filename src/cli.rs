@@ -208,7 +208,7 @@ pub struct ManArgs {
 #[command(group(ArgGroup::new("key_source").required(true).args(["generate", "key_file", "from_spike", "secret_file", "secret_stdin"])))]
 #[command(after_help = "Examples:
   keyceremony split -t 3 -n 5 --generate --out shards/ --qr
-  keyceremony split -t 2 -n 3 --key-file root.hex --out shards/ --custodian Alice --custodian Bob --custodian Carol
+  keyceremony split -t 2 -n 3 --key-file root.hex --out shards/ --custodian Alice --custodian Bob --custodian Carol --protect-with-passphrase 3
   keyceremony split -t 2 -n 3 --secret-file kms-master.key --out shards/ --seal-to 12345678 --seal-to 23456789 --seal-to 34567890")]
 pub struct SplitArgs {
     /// Shares needed to recover the key (t)
@@ -276,6 +276,19 @@ pub struct SplitArgs {
     #[arg(long)]
     pub secret_stdin: bool,
 
+    // Passphrase-protected shards (docs/secrets.md)
+    /// Write share N as shard-<N>.json.age (age, scrypt passphrase) instead of shard-<N>.json; the passphrase is asked twice without echo (repeat for several shares)
+    #[arg(long = "protect-with-passphrase", value_name = "N")]
+    pub protect_with_passphrase: Vec<u8>,
+
+    /// Take share N's passphrase from FILE (one trailing newline dropped) instead of asking; N must be given to --protect-with-passphrase (repeat)
+    #[arg(long = "shard-passphrase-file", value_name = "N=FILE")]
+    pub shard_passphrase_file: Vec<String>,
+
+    /// Accept a shard passphrase shorter than 12 characters
+    #[arg(long)]
+    pub allow_short_passphrase: bool,
+
     #[command(flatten)]
     pub test_tokens: TestTokensArg,
 }
@@ -336,7 +349,7 @@ pub struct ExtendArgs {
 #[command(after_help = "Examples:
   keyceremony verify shards/shard-2.json
   keyceremony verify shards/*.json
-  keyceremony verify scan-of-sheet-3.png shard-1.age ceremony.json --pin-file pin.txt")]
+  keyceremony verify scan-of-sheet-3.png shard-1.age shard-2.json.age ceremony.json --pin-file pin.txt --shard-passphrase-file pass.txt")]
 pub struct VerifyArgs {
     /// Shard files, sealed shares (.age, opened on their YubiKey), QR images (PNG or JPEG scans and photos of shard sheets) and the ceremony record (ceremony.json); several are also checked as a set
     #[arg(required = true, value_name = "PATH")]
@@ -461,6 +474,10 @@ pub struct UnsealArgs {
     /// Spend a token's last PIN try (a wrong PIN then blocks the token)
     #[arg(long)]
     pub last_pin_try: bool,
+
+    /// Read the passphrase of passphrase-protected shards (.json.age) from FILE (one trailing newline dropped) instead of asking
+    #[arg(long, value_name = "FILE")]
+    pub shard_passphrase_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

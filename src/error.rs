@@ -73,6 +73,14 @@ pub enum Error {
         source: SealError,
     },
 
+    /// A passphrase-protected shard (`shard-<i>.json.age`) that does not open.
+    #[error("{}: {source}", path.display())]
+    PassphraseShard {
+        path: PathBuf,
+        #[source]
+        source: crate::passphrase_shard::PassphraseShardError,
+    },
+
     /// Sealing (age encryption into memory) failed.
     #[error("cannot seal: {source}")]
     Sealing {
@@ -224,6 +232,8 @@ pub enum Question {
     TokenSecret(&'static str),
     /// A bundle passphrase.
     Passphrase,
+    /// The passphrase of a passphrase-protected shard.
+    ShardPassphrase,
 }
 
 struct NoAnswerMessage<'a>(Question, &'a io::Error);
@@ -243,6 +253,10 @@ impl fmt::Display for NoAnswerMessage<'_> {
             Question::Passphrase => write!(
                 f,
                 "cannot ask for the passphrase (no terminal? {e}); pass --passphrase-file FILE"
+            ),
+            Question::ShardPassphrase => write!(
+                f,
+                "cannot ask for the shard's passphrase (no terminal? {e}); pass --shard-passphrase-file FILE"
             ),
         }
     }
@@ -300,12 +314,14 @@ pub enum RequestError {
     Passphrase(&'static str),
     #[error("the two passphrases differ; nothing was written. Run the command again")]
     PassphrasesDiffer,
-    #[error("{}the passphrase has only {chars} characters; a new Nexus backup needs at least {min}. Choose a longer one, or pass --allow-short-passphrase if this one is meant; nothing was written", PathPrefix(file.as_deref()))]
+    #[error("{}the passphrase has only {chars} characters; {what} needs at least {min}. Choose a longer one, or pass --allow-short-passphrase if this one is meant; nothing was written", PathPrefix(file.as_deref()))]
     ShortPassphrase {
         /// The passphrase file, when it came from one.
         file: Option<PathBuf>,
         chars: usize,
         min: usize,
+        /// What it is for: "a new Nexus backup", "a passphrase-protected shard".
+        what: &'static str,
     },
     #[error("{} is an age bundle: give the Nexus age identity with --identity FILE", .0.display())]
     AgeBundleNeedsIdentity(PathBuf),
@@ -356,6 +372,7 @@ impl Error {
             | Error::Io { path, .. }
             | Error::Exists { path }
             | Error::Sealed { path, .. }
+            | Error::PassphraseShard { path, .. }
             | Error::Key { path, .. }
             | Error::Shard { path, .. }
             | Error::QrPayload { path, .. }
@@ -406,6 +423,7 @@ impl Error {
                 source,
             } => source.to_string(),
             Error::Sealed { source, .. } => source.to_string(),
+            Error::PassphraseShard { source, .. } => source.to_string(),
             Error::Key { source, .. } => source.to_string(),
             Error::Shard { source, .. } => source.to_string(),
             Error::QrPayload { source, .. } => source.to_string(),

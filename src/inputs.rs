@@ -1,6 +1,7 @@
 //! Reading the paths given to `verify` and `assemble`. Each file is told
 //! apart by its content, not its name: a shard file or ceremony record
-//! (JSON), a QR image (PNG/JPEG), or a share sealed to a token (age).
+//! (JSON), a QR image (PNG/JPEG), a share sealed to a token (age, piv-p256)
+//! or a passphrase-protected shard (age, scrypt).
 
 use std::path::{Path, PathBuf};
 
@@ -23,6 +24,9 @@ pub struct InputOptions {
     pub pin_file: Option<PathBuf>,
     /// `--last-pin-try`: allow spending a token's last PIN try.
     pub last_pin_try: bool,
+    /// `--shard-passphrase-file F`: the passphrase of passphrase-protected
+    /// shards (`.json.age`); None asks on the console.
+    pub shard_passphrase_file: Option<PathBuf>,
 }
 
 impl InputOptions {
@@ -36,6 +40,7 @@ impl InputOptions {
                 last_pin_try: self.last_pin_try,
             },
         )
+        .with_shard_passphrase_file(self.shard_passphrase_file.clone())
     }
 }
 
@@ -96,7 +101,8 @@ pub fn sniff(head: &[u8]) -> Kind {
 }
 
 /// What the inputs of `verify` and `assemble` are called in messages.
-const WHAT: &str = "shard file, ceremony record, QR image or sealed share";
+const WHAT: &str =
+    "shard file, ceremony record, QR image, sealed share or passphrase-protected shard";
 
 /// Reads one input path into the shards (or record) it holds, opening a
 /// sealed share with `unsealer` (PIN on `console`, touch on `events`).
@@ -164,9 +170,19 @@ pub fn load_path(
                 })
                 .collect())
         }
-        // Sealed shares (issue 4)
+        // Sealed shares (issue 4) and passphrase-protected shards (issue 12)
         Kind::Sealed => {
             let bytes = input.read_all(crate::seal::MAX_SEALED_LEN as u64)?;
+            if crate::passphrase_shard::is_passphrase_file(&bytes) {
+                let file = unsealer.shard_passphrase_file().map(Path::to_path_buf);
+                let shard =
+                    crate::passphrase_shard::load(path, &bytes, file.as_deref(), console, events)?;
+                return Ok(vec![Loaded {
+                    source: format!("{source} (passphrase-protected)"),
+                    item: Item::Shard(Box::new(shard)),
+                    sealed: None,
+                }]);
+            }
             let (shard, with) = unsealer.unseal_shard(path, &bytes, console, events)?;
             Ok(vec![Loaded {
                 source: format!("{source} (sealed to {})", with.token),
@@ -193,7 +209,7 @@ pub fn load_path(
         Kind::Unknown => Err(Error::input(
             path,
             "not a shard file, ceremony record, QR image or sealed share; give the files \
-             `keyceremony split` wrote (shard-<i>.json, shard-<i>.age, ceremony.json) or a \
+             `keyceremony split` wrote (shard-<i>.json, shard-<i>.age, shard-<i>.json.age, ceremony.json) or a \
              scan or photo (PNG or JPEG) of a printed sheet",
         )),
     }

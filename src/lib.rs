@@ -27,6 +27,7 @@ pub mod events;
 pub mod extend;
 pub mod input_file;
 pub mod inputs;
+pub mod passphrase_shard;
 pub mod pcsc_loader;
 pub mod pgp_words;
 pub mod plan;

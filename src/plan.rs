@@ -72,6 +72,10 @@ pub enum Transport {
         recipient: String,
         serial: Option<u32>,
     },
+    /// `shard-<i>.json.age` under the custodian's passphrase (age scrypt):
+    /// from `passphrase_file` (resolved against the plan's folder), or asked
+    /// twice at the console and typed again for the check-back.
+    Passphrase { passphrase_file: Option<PathBuf> },
 }
 
 impl Transport {
@@ -82,6 +86,7 @@ impl Transport {
             Transport::Token { .. } => "token",
             Transport::TestToken { .. } => "test-token",
             Transport::Recipient { .. } => "recipient",
+            Transport::Passphrase { .. } => "passphrase",
         }
     }
 
@@ -111,6 +116,9 @@ pub enum KeySource {
     KeyFile(PathBuf),
     /// SPIKE Nexus recovery shards, assembled first.
     Spike { files: Vec<PathBuf>, threshold: u16 },
+    /// Any secret in a file: a fresh data key is split and the secret is
+    /// written under it as `secret.age`, as `split --secret-file` does.
+    SecretFile(PathBuf),
 }
 
 impl KeySource {
@@ -119,6 +127,7 @@ impl KeySource {
             KeySource::Generate => "generate",
             KeySource::KeyFile(_) => "file",
             KeySource::Spike { .. } => "spike",
+            KeySource::SecretFile(_) => "secret-file",
         }
     }
 }
@@ -214,6 +223,15 @@ impl Plan {
             KeySource::Spike { files, .. } => {
                 out.extend(files.iter().map(|p| ("SPIKE shard", self.resolve(p))))
             }
+            KeySource::SecretFile(p) => out.push(("secret file", self.resolve(p))),
+        }
+        for c in &self.custodians {
+            if let Transport::Passphrase {
+                passphrase_file: Some(p),
+            } = &c.transport
+            {
+                out.push(("shard passphrase", self.resolve(p)));
+            }
         }
         for b in &self.bundles {
             let (include, extra) = match b {
@@ -266,6 +284,13 @@ impl Plan {
                         if let Some(s) = serial {
                             v["serial"] = json!(s);
                         }
+                    }
+                    Transport::Passphrase { passphrase_file } => {
+                        v["passphrase"] = json!(if passphrase_file.is_some() {
+                            "file"
+                        } else {
+                            "console"
+                        })
                     }
                     Transport::File | Transport::Qr => {}
                 }
@@ -409,6 +434,7 @@ struct RawKey {
     generate: Option<Spanned<bool>>,
     file: Option<Spanned<String>>,
     spike: Option<Spanned<RawSpike>>,
+    secret_file: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize)]
@@ -426,6 +452,7 @@ enum RawTransport {
     Token,
     TestToken,
     Recipient,
+    Passphrase,
 }
 
 #[derive(Deserialize)]
@@ -435,6 +462,9 @@ struct RawCustodian {
     transport: Spanned<RawTransport>,
     serial: Option<Spanned<i64>>,
     recipient: Option<Spanned<String>>,
+    passphrase_file: Option<Spanned<String>>,
+    /// Only so that a passphrase written into the plan gets its own refusal.
+    passphrase: Option<Spanned<toml::Value>>,
 }
 
 #[derive(Deserialize, Clone, Copy, PartialEq, Eq)]
@@ -645,7 +675,22 @@ impl Parser<'_> {
                 RawTransport::Token => "token",
                 RawTransport::TestToken => "test-token",
                 RawTransport::Recipient => "recipient",
+                RawTransport::Passphrase => "passphrase",
             };
+            if let Some(p) = &c.passphrase {
+                return Err(self.error_at(
+                    text,
+                    p.span().start,
+                    "a passphrase never goes into a plan (the plan is hashed, printed and kept): give passphrase_file = \"...\", or leave it out to be asked at the console",
+                ));
+            }
+            if let (Some(p), false) = (&c.passphrase_file, kind == RawTransport::Passphrase) {
+                return Err(self.error_at(
+                    text,
+                    p.span().start,
+                    format!("`passphrase_file` does not apply to transport = \"{transport_name}\""),
+                ));
+            }
             let serial = c
                 .serial
                 .as_ref()
@@ -659,6 +704,20 @@ impl Parser<'_> {
                 )
             };
             let transport = match kind {
+                RawTransport::Passphrase => {
+                    if let Some((_, at)) = serial {
+                        return Err(not_for("serial", at));
+                    }
+                    if let Some(r) = &c.recipient {
+                        return Err(not_for("recipient", r.span().start));
+                    }
+                    let passphrase_file = c
+                        .passphrase_file
+                        .as_ref()
+                        .map(|p| self.path_value(text, "passphrase_file", p))
+                        .transpose()?;
+                    Transport::Passphrase { passphrase_file }
+                }
                 RawTransport::File | RawTransport::Qr => {
                     if let Some((_, at)) = serial {
                         return Err(not_for("serial", at));
@@ -810,12 +869,18 @@ impl Parser<'_> {
                 },
             ));
         }
+        if let Some(f) = &k.secret_file {
+            sources.push((
+                f.span().start,
+                KeySource::SecretFile(self.path_value(text, "secret file", f)?),
+            ));
+        }
         let key = match sources.len() {
             0 => {
                 return Err(self.error_at(
                     text,
                     key_at,
-                    "[key] names no key source: give exactly one of generate = true, file = \"...\", spike = { files = [...], threshold = K }",
+                    "[key] names no key source: give exactly one of generate = true, file = \"...\", spike = { files = [...], threshold = K }, secret_file = \"...\"",
                 ))
             }
             1 => sources.pop().expect("one").1,

@@ -19,6 +19,8 @@ pub enum Step {
     Opening,
     /// Argon2id over the passphrase (64 MiB); no byte count.
     DerivingKey,
+    /// scrypt over a shard's passphrase (age's passphrase recipient); no byte count.
+    DerivingScryptKey,
 }
 
 impl fmt::Display for Step {
@@ -28,6 +30,7 @@ impl fmt::Display for Step {
             Step::Checking => "checking",
             Step::Opening => "opening",
             Step::DerivingKey => "deriving the key from the passphrase (Argon2id, 64 MiB)",
+            Step::DerivingScryptKey => "deriving the key from the shard's passphrase (scrypt)",
         })
     }
 }

@@ -244,7 +244,7 @@ pub(crate) fn load_record(path: &Path) -> Result<(CeremonyRecord, Sha256Digest)>
     }
 }
 
-/// The share outputs in `dir`: `shard-<id>.json|png|jpg|jpeg|age`, by id.
+/// The share outputs in `dir`: `shard-<id>.json|png|jpg|jpeg|age|json.age`, by id.
 fn output_files(dir: &Path) -> Result<Vec<(u8, PathBuf)>> {
     let rd = std::fs::read_dir(dir).map_err(|e| Error::io(dir, "cannot list the folder", e))?;
     let mut out = Vec::new();
@@ -258,7 +258,7 @@ fn output_files(dir: &Path) -> Result<Vec<(u8, PathBuf)>> {
         else {
             continue;
         };
-        if !matches!(ext, "json" | "png" | "jpg" | "jpeg" | "age") {
+        if !matches!(ext, "json" | "png" | "jpg" | "jpeg" | "age" | "json.age") {
             continue;
         }
         let Ok(id) = id.parse::<u8>() else { continue };

@@ -223,7 +223,7 @@ pub struct SealedHeader {
     pub wrapped_key: [u8; WRAPPED_KEY_LEN],
 }
 
-fn b64_exact<const N: usize>(text: &str) -> Option<[u8; N]> {
+pub(crate) fn b64_exact<const N: usize>(text: &str) -> Option<[u8; N]> {
     // Canonical unpadded base64 of exactly N bytes (the engine refuses
     // non-zero trailing bits, so one byte string has one spelling).
     if text.len() != (4 * N).div_ceil(3) {
@@ -231,6 +231,77 @@ fn b64_exact<const N: usize>(text: &str) -> Option<[u8; N]> {
     }
     let v = BASE64_STANDARD_NO_PAD.decode(text).ok()?;
     v.try_into().ok()
+}
+
+/// One recipient stanza of an age header as written: type, arguments, body.
+pub(crate) struct RawStanza {
+    pub kind: String,
+    pub args: Vec<String>,
+    pub body: Vec<u8>,
+}
+
+/// Most stanzas read from one header: a share file has one or two.
+const MAX_STANZAS: usize = 16;
+
+/// The recipient stanzas of an age file that starts with [`AGE_MAGIC`],
+/// read from its first 4 KiB up to the MAC line. Only the shape is checked
+/// here (lines, base64 bodies); the age crate checks the MAC and payload.
+pub(crate) fn read_stanzas(bytes: &[u8]) -> std::result::Result<Vec<RawStanza>, SealError> {
+    let head = bytes.strip_prefix(AGE_MAGIC).ok_or(SealError::NotAge)?;
+    // The header is ASCII lines; read at most a few KiB of it.
+    let head = &head[..head.len().min(4096 - AGE_MAGIC.len())];
+    let mut lines = head.split(|&b| b == b'\n');
+    let mut stanzas: Vec<RawStanza> = Vec::new();
+    let mut line = lines
+        .next()
+        .ok_or(SealError::BadHeader("no recipient line"))?;
+    loop {
+        let text =
+            std::str::from_utf8(line).map_err(|_| SealError::BadHeader("non-ASCII header line"))?;
+        if text.starts_with("---") {
+            break;
+        }
+        let rest = text
+            .strip_prefix("-> ")
+            .ok_or(SealError::BadHeader("expected a \"-> \" recipient line"))?;
+        let mut parts = rest.split(' ');
+        let kind = parts
+            .next()
+            .filter(|s| !s.is_empty())
+            .ok_or(SealError::BadHeader("empty recipient type"))?;
+        let args: Vec<String> = parts.map(str::to_string).collect();
+        // Body: base64 lines of 64 characters, ended by a shorter line.
+        let mut body_text = String::new();
+        loop {
+            let l = lines
+                .next()
+                .ok_or(SealError::BadHeader("header ends inside a stanza"))?;
+            let l = std::str::from_utf8(l)
+                .map_err(|_| SealError::BadHeader("non-ASCII stanza body"))?;
+            if l.len() > 64 {
+                return Err(SealError::BadHeader("stanza body line longer than 64"));
+            }
+            body_text.push_str(l);
+            if l.len() < 64 {
+                break;
+            }
+        }
+        let body = BASE64_STANDARD_NO_PAD
+            .decode(&body_text)
+            .map_err(|_| SealError::BadHeader("stanza body is not base64"))?;
+        stanzas.push(RawStanza {
+            kind: kind.to_string(),
+            args,
+            body,
+        });
+        if stanzas.len() > MAX_STANZAS {
+            return Err(SealError::StanzaCount(stanzas.len()));
+        }
+        line = lines
+            .next()
+            .ok_or(SealError::BadHeader("header has no MAC line"))?;
+    }
+    Ok(stanzas)
 }
 
 impl SealedHeader {
@@ -243,62 +314,14 @@ impl SealedHeader {
         if bytes.len() > MAX_SEALED_LEN {
             return Err(SealError::TooLarge(bytes.len()));
         }
-        // The header is ASCII lines; read at most a few KiB of it.
-        let head = &bytes[AGE_MAGIC.len()..bytes.len().min(4096)];
-        let mut lines = head.split(|&b| b == b'\n');
-        let mut stanzas: Vec<(String, Vec<String>, Vec<u8>)> = Vec::new();
-        let mut line = lines
-            .next()
-            .ok_or(SealError::BadHeader("no recipient line"))?;
-        loop {
-            let text = std::str::from_utf8(line)
-                .map_err(|_| SealError::BadHeader("non-ASCII header line"))?;
-            if text.starts_with("---") {
-                break;
-            }
-            let rest = text
-                .strip_prefix("-> ")
-                .ok_or(SealError::BadHeader("expected a \"-> \" recipient line"))?;
-            let mut parts = rest.split(' ');
-            let kind = parts
-                .next()
-                .filter(|s| !s.is_empty())
-                .ok_or(SealError::BadHeader("empty recipient type"))?;
-            let args: Vec<String> = parts.map(str::to_string).collect();
-            // Body: base64 lines of 64 characters, ended by a shorter line.
-            let mut body_text = String::new();
-            loop {
-                let l = lines
-                    .next()
-                    .ok_or(SealError::BadHeader("header ends inside a stanza"))?;
-                let l = std::str::from_utf8(l)
-                    .map_err(|_| SealError::BadHeader("non-ASCII stanza body"))?;
-                if l.len() > 64 {
-                    return Err(SealError::BadHeader("stanza body line longer than 64"));
-                }
-                body_text.push_str(l);
-                if l.len() < 64 {
-                    break;
-                }
-            }
-            let body = BASE64_STANDARD_NO_PAD
-                .decode(&body_text)
-                .map_err(|_| SealError::BadHeader("stanza body is not base64"))?;
-            stanzas.push((kind.to_string(), args, body));
-            if stanzas.len() > 16 {
-                return Err(SealError::StanzaCount(stanzas.len()));
-            }
-            line = lines
-                .next()
-                .ok_or(SealError::BadHeader("header has no MAC line"))?;
-        }
+        let mut stanzas = read_stanzas(bytes)?;
         // The age crate adds one random "<x>-grease" stanza to every file it
         // writes (to keep readers tolerant of unknown stanzas); no key opens it.
-        stanzas.retain(|(kind, _, _)| !kind.ends_with("-grease"));
+        stanzas.retain(|s| !s.kind.ends_with("-grease"));
         if stanzas.len() != 1 {
             return Err(SealError::StanzaCount(stanzas.len()));
         }
-        let (kind, args, body) = stanzas.pop().expect("one stanza");
+        let RawStanza { kind, args, body } = stanzas.pop().expect("one stanza");
         if kind != STANZA_TAG {
             return Err(SealError::NotPiv(kind.chars().take(40).collect()));
         }
@@ -540,6 +563,9 @@ pub struct Unsealer {
     /// Tokens whose PIN was refused in this run: not tried again, so one
     /// typo in a PIN file cannot burn a try per sealed share.
     pin_refused: Vec<u32>,
+    /// `--shard-passphrase-file F`: the passphrase of passphrase-protected
+    /// shards (`.json.age`); None asks on the console for each.
+    shard_passphrase_file: Option<std::path::PathBuf>,
 }
 
 impl Unsealer {
@@ -549,7 +575,19 @@ impl Unsealer {
             pins,
             opened: Vec::new(),
             pin_refused: Vec::new(),
+            shard_passphrase_file: None,
         }
+    }
+
+    /// Passphrase-protected shards are opened with the passphrase in `file`.
+    pub fn with_shard_passphrase_file(mut self, file: Option<std::path::PathBuf>) -> Self {
+        self.shard_passphrase_file = file;
+        self
+    }
+
+    /// The file given for passphrase-protected shards, if any.
+    pub fn shard_passphrase_file(&self) -> Option<&Path> {
+        self.shard_passphrase_file.as_deref()
     }
 
     /// Finds the token for `tag`: one opened earlier in this run, or a new one.

@@ -19,7 +19,7 @@ use crate::digest::Sha256Digest;
 use crate::error::{Error, RequestError, Result};
 use crate::record::{CeremonyInfo, CeremonyRecord, SecretEntry};
 use crate::secret::RootKey;
-use crate::split::{self, KeySource, SplitReport, SplitRequest};
+use crate::split::{self, KeySource, Shares, SplitReport, SplitRequest};
 
 /// The name of the encrypted secret beside `ceremony.json`.
 pub const SECRET_FILE_NAME: &str = "secret.age";
@@ -353,11 +353,7 @@ pub fn split_secret(
     let dir = &request.out;
 
     let mut batch = OutputBatch::in_dir(dir, request.force)?;
-    let path = secret_path(dir);
-    let mut staged = batch.new_file(&path)?;
-    let (entry, plaintext_size) = encrypt_into(&key, &mut input, &source, &mut staged)?;
-    batch.stage(staged)?;
-    shares.record.secret = Some(entry.clone());
+    let secret = stage_secret(&key, &mut input, &source, &mut shares, dir, &mut batch)?;
     let record = split::stage_record(&shares, dir, &mut batch)?;
     let mut reports = Vec::with_capacity(shares.shards().len());
     for (i, transport) in request.transports.iter().enumerate() {
@@ -369,16 +365,7 @@ pub fn split_secret(
         .iter()
         .try_for_each(|r| crate::check_back::share_outputs(r, &shares))
         .and_then(|_| crate::check_back::reconstructs(&shares, &key))
-        .and_then(|_| {
-            let n = open_checked(&key, &entry, &path, &mut io::sink(), Path::new("read-back"))?;
-            if n != plaintext_size {
-                return Err(Error::input(
-                    &path,
-                    "read-back gave a secret of another size",
-                ));
-            }
-            Ok(())
-        });
+        .and_then(|_| check_written(&key, &secret));
     if let Err(e) = checked {
         for p in &written {
             let _ = std::fs::remove_file(p);
@@ -391,12 +378,74 @@ pub fn split_secret(
             record,
             shares: reports,
         },
-        SecretReport {
-            path,
-            entry,
-            plaintext_size,
-        },
+        secret,
     ))
+}
+
+/// Encrypts what `input` gives (named `source`) into `secret.age` in `dir`,
+/// staged into `batch`, and records its hash and size in `shares`' record
+/// (stage the record after this).
+fn stage_secret(
+    key: &RootKey,
+    input: &mut dyn Read,
+    source: &Path,
+    shares: &mut Shares,
+    dir: &Path,
+    batch: &mut OutputBatch,
+) -> Result<SecretReport> {
+    let path = secret_path(dir);
+    let mut staged = batch.new_file(&path)?;
+    let (entry, plaintext_size) = encrypt_into(key, input, source, &mut staged)?;
+    batch.stage(staged)?;
+    shares.record.secret = Some(entry.clone());
+    Ok(SecretReport {
+        path,
+        entry,
+        plaintext_size,
+    })
+}
+
+/// Decrypts the written `secret.age` back with the data key and checks it
+/// against the record's hash and size and the plaintext size.
+fn check_written(key: &RootKey, secret: &SecretReport) -> Result<()> {
+    let n = open_checked(
+        key,
+        &secret.entry,
+        &secret.path,
+        &mut io::sink(),
+        Path::new("read-back"),
+    )?;
+    if n != secret.plaintext_size {
+        return Err(Error::input(
+            &secret.path,
+            "read-back gave a secret of another size",
+        ));
+    }
+    Ok(())
+}
+
+/// A ceremony run's `secret.age` and `ceremony.json`, written together into
+/// `dir` (which exists; neither may be there yet): the secret in the file
+/// `source` encrypted under the data key `key`, its entry set in `shares`'
+/// record, then decrypted back and checked. On failure neither is left.
+pub fn write_with_record(
+    key: &RootKey,
+    source: &Path,
+    shares: &mut Shares,
+    dir: &Path,
+) -> Result<SecretReport> {
+    let mut input = crate::input_file::open_regular(source, "secret file")?;
+    let mut batch = OutputBatch::new(false);
+    let secret = stage_secret(key, &mut input, source, shares, dir, &mut batch)?;
+    split::stage_record(shares, dir, &mut batch)?;
+    let written = batch.commit()?;
+    if let Err(e) = check_written(key, &secret) {
+        for p in &written {
+            let _ = std::fs::remove_file(p);
+        }
+        return Err(e);
+    }
+    Ok(secret)
 }
 
 #[cfg(test)]

@@ -56,6 +56,9 @@ pub enum Transport {
     QrSheet { shard_file: bool },
     /// `shard-<i>.age`: the shard file sealed to a token's key.
     Sealed(SealTarget),
+    /// `shard-<i>.json.age`: the shard file under a passphrase (age scrypt),
+    /// instead of `shard-<i>.json`; see [`crate::passphrase_shard`].
+    Passphrase(std::sync::Arc<crate::bundle::Passphrase>),
 }
 
 /// What a split is asked to do.
@@ -78,6 +81,8 @@ pub enum OutputKind {
     CeremonyRecord,
     ShardFile,
     SealedShare,
+    /// `shard-<i>.json.age`.
+    PassphraseShard,
     QrPng,
     QrSvg,
     QrSheet,
@@ -97,6 +102,7 @@ pub enum TransportKind {
     ShardFile,
     QrSheet,
     Sealed,
+    Passphrase,
 }
 
 /// What was written for one share.
@@ -337,6 +343,7 @@ pub fn stage_share(
             Transport::ShardFile => TransportKind::ShardFile,
             Transport::QrSheet { .. } => TransportKind::QrSheet,
             Transport::Sealed(_) => TransportKind::Sealed,
+            Transport::Passphrase(_) => TransportKind::Passphrase,
         },
         outputs: Vec::new(),
         sealed_to: None,
@@ -358,6 +365,27 @@ pub fn stage_share(
                 sha256: Sha256Digest::of(&bytes),
             });
             report.sealed_to = Some(target.clone());
+        }
+        Transport::Passphrase(pass) => {
+            let text = serialise_checked(shard)?;
+            let path = crate::passphrase_shard::path(dir, id);
+            let bytes = crate::passphrase_shard::protect(text.as_bytes(), pass)?;
+            // opened again with the passphrase before anything is written
+            let back = crate::passphrase_shard::open(
+                &path,
+                &bytes,
+                pass,
+                &crate::progress::Progress::silent(),
+            )?;
+            if back.as_slice() != text.as_bytes() {
+                return Err(SplitCheckError::ShardDiffers { id }.into());
+            }
+            batch.add(&path, &bytes)?;
+            report.outputs.push(OutputFile {
+                path,
+                kind: OutputKind::PassphraseShard,
+                sha256: Sha256Digest::of(&bytes),
+            });
         }
         Transport::ShardFile | Transport::QrSheet { .. } => {
             if matches!(

@@ -95,8 +95,8 @@ pub use nexus_format::{
     ARGON2_M_KIB, ARGON2_P, ARGON2_T, GZIP_LEVEL, NEXUS_EXTENSION, NEXUS_HEADER_LEN, NEXUS_MIN_LEN,
 };
 pub use request::{
-    ask_new_passphrase, check_new_passphrase, open_bundle, read_key_file, seal_key, unsealing_for,
-    verify_bundle, SealRequest, Sealed,
+    ask_new_passphrase, ask_new_passphrase_for, check_new_passphrase, check_passphrase_length,
+    open_bundle, read_key_file, seal_key, unsealing_for, verify_bundle, SealRequest, Sealed,
 };
 
 /// Largest passphrase, recipients or identity file read into memory.

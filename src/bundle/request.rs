@@ -88,7 +88,13 @@ fn ask(console: &mut dyn Console, question: &str) -> Result<Passphrase> {
 
 /// Asks twice for the passphrase of a new Nexus backup; the two must match.
 pub fn ask_new_passphrase(console: &mut dyn Console) -> Result<Passphrase> {
-    let first = ask(console, "Passphrase for the Nexus backup: ")?;
+    ask_new_passphrase_for(console, "the Nexus backup")
+}
+
+/// Asks twice (without echo) for a new passphrase for `what` ("share 2");
+/// the two must match.
+pub fn ask_new_passphrase_for(console: &mut dyn Console, what: &str) -> Result<Passphrase> {
+    let first = ask(console, &format!("Passphrase for {what}: "))?;
     let second = ask(console, "The same passphrase again: ")?;
     if first.expose() != second.expose() {
         return Err(RequestError::PassphrasesDiffer.into());
@@ -104,12 +110,25 @@ pub fn check_new_passphrase(
     file: Option<&Path>,
     allow_short: bool,
 ) -> Result<()> {
+    check_passphrase_length(pass, file, allow_short, "a new Nexus backup")
+}
+
+/// Refuses a new passphrase (for `what`, e.g. "a passphrase-protected
+/// shard") shorter than [`MIN_NEW_PASSPHRASE_CHARS`](super::MIN_NEW_PASSPHRASE_CHARS),
+/// unless `allow_short`. The command line then offers a generated one.
+pub fn check_passphrase_length(
+    pass: &Passphrase,
+    file: Option<&Path>,
+    allow_short: bool,
+    what: &'static str,
+) -> Result<()> {
     let (chars, min) = (pass.chars(), super::MIN_NEW_PASSPHRASE_CHARS);
     if chars < min && !allow_short {
         return Err(RequestError::ShortPassphrase {
             file: file.map(Path::to_path_buf),
             chars,
             min,
+            what,
         }
         .into());
     }

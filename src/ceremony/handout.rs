@@ -7,6 +7,7 @@
 //! | `qr` | the written `shard-<i>.png` decoded; then, when the lead gives one, a scan or photo of the printed sheet |
 //! | `token`, `test-token` | `shard-<i>.age` compared byte for byte, then unsealed on the custodian's token with their PIN and touch, and the token's serial checked |
 //! | `recipient` | byte for byte; unsealed as above when the plan names the token's serial |
+//! | `passphrase` | `shard-<i>.json.age` compared byte for byte, then opened with the passphrase: typed again by the custodian, or read from the plan's `passphrase_file` |
 //!
 //! A token that fails (wrong PIN, pulled out, no touch) or a scan that does
 //! not decode may be retried when the lead says so (never with `--yes`);
@@ -49,6 +50,9 @@ pub enum CheckBack {
     Unsealed(SealedWith),
     /// A `recipient` share with no token named: not unsealed.
     NotUnsealedNoToken,
+    /// A passphrase shard opened with the passphrase typed again by the
+    /// custodian (`from_file`: read from the plan's passphrase file instead).
+    PassphraseOpened { from_file: bool },
 }
 
 impl CheckBack {
@@ -74,6 +78,12 @@ impl CheckBack {
             }),
             CheckBack::NotUnsealedNoToken => json!({
                 "check": "not unsealed: the plan names no token serial for this recipient",
+            }),
+            CheckBack::PassphraseOpened { from_file: false } => json!({
+                "check": "opened with the passphrase typed again by the custodian",
+            }),
+            CheckBack::PassphraseOpened { from_file: true } => json!({
+                "check": "opened with the passphrase from the plan's passphrase file",
             }),
         }
     }
@@ -113,7 +123,7 @@ impl ShareHandout {
 pub(super) fn belongs_to(path: &Path, id: u8) -> bool {
     let name = file_name(path);
     name.strip_prefix(&format!("shard-{id}."))
-        .is_some_and(|rest| !rest.contains('.'))
+        .is_some_and(|rest| !rest.contains('.') || rest == "json.age")
 }
 
 impl Runner<'_> {
@@ -133,6 +143,14 @@ impl Runner<'_> {
         let transport = match (&c.transport, &self.targets.get(index)) {
             (PlanTransport::File, _) => Transport::ShardFile,
             (PlanTransport::Qr, _) => Transport::QrSheet { shard_file: false },
+            (PlanTransport::Passphrase { passphrase_file }, _) => {
+                let file = passphrase_file.as_ref().map(|p| plan.resolve(p));
+                Transport::Passphrase(std::sync::Arc::new(self.new_passphrase(
+                    c.share_id,
+                    &c.name,
+                    file.as_deref(),
+                )?))
+            }
             (_, Some(Some(t))) => Transport::Sealed(t.clone()),
             (_, _) => {
                 return Err(Stop::Failed {
@@ -183,6 +201,30 @@ impl Runner<'_> {
                     file_name(&png.path)
                 ));
                 checks.push(self.scan_check(expected, report.id)?);
+            }
+            Transport::Passphrase(_) => {
+                let f = report
+                    .output(OutputKind::PassphraseShard)
+                    .expect("a passphrase shard was written");
+                check_back::sealed_file(&f.path, &f.sha256).map_err(Runner::failed(STEP))?;
+                checks.push(CheckBack::SealedFileCompared);
+                let file = match &c.transport {
+                    PlanTransport::Passphrase { passphrase_file } => {
+                        passphrase_file.as_ref().map(|p| plan.resolve(p))
+                    }
+                    _ => None,
+                };
+                let check = self.passphrase_check(&f.path, expected, &c.name, file.as_deref())?;
+                self.line(format!(
+                    "{}: opened with {}: it holds share {}",
+                    file_name(&f.path),
+                    match check {
+                        CheckBack::PassphraseOpened { from_file: true } => "the passphrase file",
+                        _ => "the passphrase typed again",
+                    },
+                    report.id
+                ));
+                checks.push(check);
             }
             Transport::Sealed(target) => {
                 let f = report
@@ -320,6 +362,103 @@ impl Runner<'_> {
         })
     }
 
+    /// The new passphrase of share `id`: from `file` (checked for length
+    /// before the run began), or asked twice at the console, again while
+    /// the two differ or it is too short (at most [`MAX_ATTEMPTS`] times).
+    fn new_passphrase(
+        &mut self,
+        id: u8,
+        name: &str,
+        file: Option<&Path>,
+    ) -> Result<crate::bundle::Passphrase, Stop> {
+        if let Some(f) = file {
+            return crate::bundle::Passphrase::from_file(f).map_err(Runner::failed(STEP));
+        }
+        let mut last = None;
+        for _ in 0..MAX_ATTEMPTS {
+            self.check_stop(STEP)?;
+            let got = crate::bundle::ask_new_passphrase_for(
+                &mut *self.console,
+                &format!("share {id} ({name}), typed by {name}"),
+            )
+            .and_then(|p| crate::passphrase_shard::check_new(&p, None, false).map(|_| p));
+            match got {
+                Ok(p) => return Ok(p),
+                Err(e @ Error::NoAnswer { .. }) => return Err(Runner::failed(STEP)(e)),
+                Err(e) => {
+                    self.say(Said::Warning(format!("{e}")));
+                    last = Some(e);
+                }
+            }
+        }
+        Err(Stop::Failed {
+            step: STEP.into(),
+            error: last.unwrap_or_else(|| {
+                Error::Check(format!("share {id}: no usable passphrase was given"))
+            }),
+        })
+    }
+
+    /// Opens the written passphrase shard with the passphrase typed again by
+    /// the custodian (or from the plan's file), retrying a wrong one when
+    /// the lead says so (never with `--yes` or a file).
+    fn passphrase_check(
+        &mut self,
+        path: &Path,
+        expected: &crate::shard::ShardFile,
+        name: &str,
+        file: Option<&Path>,
+    ) -> Result<CheckBack, Stop> {
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            self.check_stop(STEP)?;
+            let mut relay = Relay::new(&mut *self.narrator);
+            let got = check_back::passphrase_shard(
+                path,
+                expected,
+                file,
+                &format!(
+                    "{name}: type the passphrase of share {} again to check it back: ",
+                    expected.share.id()
+                ),
+                &mut *self.console,
+                &mut relay,
+            );
+            match got {
+                Ok(()) => {
+                    return Ok(CheckBack::PassphraseOpened {
+                        from_file: file.is_some(),
+                    })
+                }
+                Err(e) => {
+                    let retry = file.is_none()
+                        && !self.opts.yes
+                        && attempt < MAX_ATTEMPTS
+                        && matches!(
+                            e,
+                            Error::PassphraseShard {
+                                source:
+                                    crate::passphrase_shard::PassphraseShardError::WrongPassphrase,
+                                ..
+                            }
+                        );
+                    self.say(Said::Warning(format!("check-back failed: {e}")));
+                    if !retry
+                        || !self.console.confirm(&format!(
+                            "Let {name} type the passphrase again? (no stops the ceremony)"
+                        ))
+                    {
+                        return Err(Stop::Failed {
+                            step: STEP.into(),
+                            error: e,
+                        });
+                    }
+                }
+            }
+        }
+    }
+
     /// Unseals the written share on its token (PIN and touch), retrying a
     /// token failure when the lead says so.
     fn unseal_check(
@@ -403,6 +542,7 @@ fn kind_name(k: OutputKind) -> &'static str {
         OutputKind::CeremonyRecord => "ceremony-record",
         OutputKind::ShardFile => "shard-file",
         OutputKind::SealedShare => "sealed-share",
+        OutputKind::PassphraseShard => "passphrase-shard",
         OutputKind::QrPng => "qr-png",
         OutputKind::QrSvg => "qr-svg",
         OutputKind::QrSheet => "qr-sheet",

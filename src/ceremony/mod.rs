@@ -235,6 +235,8 @@ pub enum RunRefused {
         second: u8,
         target: String,
     },
+    #[error("{}: share {share} is protected by a passphrase typed at the console, and --yes asks no one: give the custodian a passphrase_file in the plan, or run without --yes", plan.display())]
+    PassphraseNeedsFile { plan: PathBuf, share: u8 },
     #[error("{}: the Nexus backup's passphrase in {} has only {chars} characters; a new Nexus backup needs at least {min}. Write a longer passphrase into it before the ceremony", plan.display(), file.display())]
     ShortPassphrase {
         plan: PathBuf,
@@ -276,6 +278,30 @@ pub fn check_can_run(plan: &Plan, options: &RunOptions) -> Result<()> {
             return Err(RunRefused::OutNotAFolder(options.out.clone()).into())
         }
         Err(e) => return Err(Error::io(&options.out, "cannot read the output folder", e)),
+    }
+    // passphrase shards: with --yes the passphrase comes from a file; a
+    // file's passphrase must be long enough; the secret file must be there
+    for c in &plan.custodians {
+        if let plan::Transport::Passphrase { passphrase_file } = &c.transport {
+            match passphrase_file {
+                None if options.yes => {
+                    return Err(RunRefused::PassphraseNeedsFile {
+                        plan: plan.path.clone(),
+                        share: c.share_id,
+                    }
+                    .into())
+                }
+                None => {}
+                Some(p) => {
+                    let file = plan.resolve(p);
+                    let pass = crate::bundle::Passphrase::from_file(&file)?;
+                    crate::passphrase_shard::check_new(&pass, Some(&file), false)?;
+                }
+            }
+        }
+    }
+    if let plan::KeySource::SecretFile(p) = &plan.key {
+        crate::input_file::open_regular(&plan.resolve(p), "secret file")?;
     }
     // a passphrase too short for a new backup stops the run before the key
     // exists, not at the bundle step after the shares went out
@@ -645,6 +671,17 @@ impl Runner<'_> {
                     json!({"source": "file", "file": p.display().to_string()}),
                 )
             }
+            plan::KeySource::SecretFile(p) => {
+                let p = plan.resolve(p);
+                self.line(format!(
+                    "generating a fresh data key; the secret {} is written under it as secret.age",
+                    p.display()
+                ));
+                (
+                    split::KeySource::Generate,
+                    json!({"source": "secret-file", "secret_file": p.display().to_string()}),
+                )
+            }
             plan::KeySource::Spike { files, threshold } => {
                 let files: Vec<PathBuf> = files.iter().map(|f| plan.resolve(f)).collect();
                 self.line(format!(
@@ -685,9 +722,24 @@ impl Runner<'_> {
         shares.record.ceremony_public_key = Some(hex::encode(self.writer.public_key()));
         crate::check_back::reconstructs(&shares, key).map_err(Self::failed(STEP))?;
         let path = split::record_path(&self.opts.out);
+        let secret = match &plan.key {
+            plan::KeySource::SecretFile(p) => Some(
+                crate::secret_file::write_with_record(
+                    key,
+                    &plan.resolve(p),
+                    &mut shares,
+                    &self.opts.out,
+                )
+                .map_err(Self::failed(STEP))?,
+            ),
+            _ => {
+                let json_text = shares.record.to_json();
+                crate::atomic_file::write_file(&path, json_text.as_bytes(), false)
+                    .map_err(Self::failed(STEP))?;
+                None
+            }
+        };
         let json_text = shares.record.to_json();
-        crate::atomic_file::write_file(&path, json_text.as_bytes(), false)
-            .map_err(Self::failed(STEP))?;
         let record = OutputFile {
             path,
             kind: OutputKind::CeremonyRecord,
@@ -721,6 +773,21 @@ impl Runner<'_> {
             "record": {"file": file_name(&record.path), "sha256": record.sha256.to_hex()},
             "ceremony_public_key": hex::encode(self.writer.public_key()),
         });
+        let mut facts = facts;
+        if let Some(sec) = &secret {
+            self.line(format!(
+                "{}: the secret ({} bytes) under the data key ({} bytes, SHA-256 {}), decrypted back and checked",
+                file_name(&sec.path),
+                sec.plaintext_size,
+                sec.entry.size,
+                sec.entry.sha256.to_hex()
+            ));
+            facts["secret"] = json!({
+                "file": file_name(&sec.path),
+                "sha256": sec.entry.sha256.to_hex(),
+                "size": sec.entry.size,
+            });
+        }
         self.record = Some(record);
         self.record_doc = Some(shares.record.clone());
         self.info = Some(info);

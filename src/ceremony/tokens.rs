@@ -38,7 +38,7 @@ impl Runner<'_> {
                 _ => self.opts.test_tokens.as_deref(),
             };
             let target = match &c.transport {
-                Transport::File | Transport::Qr => None,
+                Transport::File | Transport::Qr | Transport::Passphrase { .. } => None,
                 Transport::Token { serial } | Transport::TestToken { serial } => {
                     let mut created = false;
                     if let Some(d) = dir {

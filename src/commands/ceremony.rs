@@ -91,6 +91,13 @@ fn check_plan(a: &CheckPlanArgs) -> Result<Outcome> {
                 Some(s) => format!("sealed to {recipient} (YubiKey {s})"),
                 None => format!("sealed to {recipient}"),
             },
+            Transport::Passphrase { passphrase_file } => match passphrase_file {
+                Some(p) => format!(
+                    "under a passphrase (age scrypt), from {}",
+                    plan.resolve(p).display()
+                ),
+                None => "under a passphrase (age scrypt), typed by the custodian".to_string(),
+            },
         };
         text.push(row(
             &format!("share {}", c.share_id),
@@ -105,6 +112,10 @@ fn check_plan(a: &CheckPlanArgs) -> Result<Outcome> {
             KeySource::Spike { files, threshold } => format!(
                 "from SPIKE recovery shards ({} listed, {threshold} needed)",
                 files.len()
+            ),
+            KeySource::SecretFile(p) => format!(
+                "a fresh data key; the secret {} is written under it as secret.age",
+                plan.resolve(p).display()
             ),
         },
     ));

@@ -94,7 +94,7 @@ pub fn run(cli: Cli) -> i32 {
     let console = &mut TerminalConsole;
     let events = &mut PrintEvents;
     let result = match &cli.command {
-        Command::Split(a) => split::run(a, &ctx),
+        Command::Split(a) => split::run(a, &ctx, console),
         Command::Verify(a) => verify::run(a, &ctx, console, events),
         Command::Assemble(a) => assemble::run(a, &ctx, console, events),
         Command::Extend(a) => extend::run(a, &ctx, console, events),
@@ -226,6 +226,7 @@ pub fn with_unseal(inputs: &InputOptions, a: &crate::cli::UnsealArgs) -> InputOp
     InputOptions {
         pin_file: a.pin_file.clone(),
         last_pin_try: a.last_pin_try,
+        shard_passphrase_file: a.shard_passphrase_file.clone(),
         ..inputs.clone()
     }
 }

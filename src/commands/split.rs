@@ -3,15 +3,20 @@
 
 use serde_json::json;
 
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use crate::bundle::Passphrase;
 use crate::cli::SplitArgs;
 use crate::commands::{Context, Outcome};
+use crate::console::Console;
 use crate::error::{Error, Result};
 use crate::seal_target::{self, SealTargetRequest};
 use crate::secret_file::{self, SecretSource};
 use crate::shamir::SplitParams;
 use crate::split::{self, KeySource, OutputKind, SplitReport, SplitRequest, Transport};
 
-pub fn run(a: &SplitArgs, ctx: &Context) -> Result<Outcome> {
+pub fn run(a: &SplitArgs, ctx: &Context, console: &mut dyn Console) -> Result<Outcome> {
     let params = SplitParams::new(a.threshold, a.shares)
         .map_err(|e| Error::Usage(format!("--threshold/--shares: {e}")))?;
     split::check_names(&a.label, &a.custodians, params.shares())?;
@@ -29,15 +34,20 @@ pub fn run(a: &SplitArgs, ctx: &Context) -> Result<Outcome> {
         params.shares(),
         ctx.inputs.test_tokens.as_deref(),
     )?;
+    let sealed = targets.len();
+    // Every passphrase asked and checked before the key exists
+    let passphrases = shard_passphrases(a, params.shares(), sealed, console)?;
     let key = key_source(a)?;
     // Shares after the sealed ones: shard files, with QR outputs when asked
-    // (only for shares not sealed to a token: a sheet is the share in the clear)
+    // (only for shares not sealed to a token or under a passphrase: a sheet
+    // is the share in the clear)
     let mut transports: Vec<Transport> = targets.into_iter().map(Transport::Sealed).collect();
     while transports.len() < params.shares() as usize {
-        transports.push(if a.qr {
-            Transport::QrSheet { shard_file: true }
-        } else {
-            Transport::ShardFile
+        let id = transports.len() as u8 + 1;
+        transports.push(match passphrases.iter().find(|(i, _)| *i == id) {
+            Some((_, pass)) => Transport::Passphrase(pass.clone()),
+            None if a.qr => Transport::QrSheet { shard_file: true },
+            None => Transport::ShardFile,
         });
     }
     let request = SplitRequest {
@@ -78,6 +88,81 @@ pub fn run(a: &SplitArgs, ctx: &Context) -> Result<Outcome> {
     }
     let report = split::split(request)?;
     Ok(render(&report, a.qr))
+}
+
+/// The passphrase of each share named by `--protect-with-passphrase`: from
+/// its `--shard-passphrase-file N=FILE`, or asked twice on `console`; each
+/// at least the minimum length unless `--allow-short-passphrase`.
+fn shard_passphrases(
+    a: &SplitArgs,
+    shares: u8,
+    sealed: usize,
+    console: &mut dyn Console,
+) -> Result<Vec<(u8, Arc<Passphrase>)>> {
+    let mut files: Vec<(u8, PathBuf)> = Vec::new();
+    for spec in &a.shard_passphrase_file {
+        let (n, file) = spec.split_once('=').ok_or_else(|| {
+            Error::Usage(format!(
+                "--shard-passphrase-file {spec:?}: give N=FILE, the share id and the file"
+            ))
+        })?;
+        let id: u8 = n.parse().map_err(|_| {
+            Error::Usage(format!(
+                "--shard-passphrase-file {spec:?}: {n:?} is not a share id"
+            ))
+        })?;
+        if !a.protect_with_passphrase.contains(&id) {
+            return Err(Error::Usage(format!(
+                "--shard-passphrase-file {id}=...: share {id} is not named by --protect-with-passphrase {id}"
+            )));
+        }
+        if files.iter().any(|(i, _)| *i == id) {
+            return Err(Error::Usage(format!(
+                "--shard-passphrase-file: share {id} is given twice"
+            )));
+        }
+        files.push((id, PathBuf::from(file)));
+    }
+    let mut out: Vec<(u8, Arc<Passphrase>)> = Vec::new();
+    for &id in &a.protect_with_passphrase {
+        if id == 0 || id > shares {
+            return Err(Error::Usage(format!(
+                "--protect-with-passphrase {id}: shares are numbered 1 to {shares}"
+            )));
+        }
+        if (id as usize) <= sealed {
+            return Err(Error::Usage(format!(
+                "--protect-with-passphrase {id}: share {id} is sealed to a token (--seal-to, --seal-to-recipient); a share takes one protection"
+            )));
+        }
+        if out.iter().any(|(i, _)| *i == id) {
+            return Err(Error::Usage(format!(
+                "--protect-with-passphrase {id} is given twice"
+            )));
+        }
+        let file = files
+            .iter()
+            .find(|(i, _)| *i == id)
+            .map(|(_, f)| f.as_path());
+        let pass = new_shard_passphrase(id, file, a.allow_short_passphrase, console)?;
+        out.push((id, Arc::new(pass)));
+    }
+    Ok(out)
+}
+
+/// One new shard passphrase, from `file` or asked twice, length-checked.
+fn new_shard_passphrase(
+    id: u8,
+    file: Option<&Path>,
+    allow_short: bool,
+    console: &mut dyn Console,
+) -> Result<Passphrase> {
+    let pass = match file {
+        Some(f) => Passphrase::from_file(f)?,
+        None => crate::bundle::ask_new_passphrase_for(console, &format!("share {id}"))?,
+    };
+    crate::passphrase_shard::check_new(&pass, file, allow_short)?;
+    Ok(pass)
 }
 
 fn key_source(a: &SplitArgs) -> Result<KeySource> {
@@ -125,6 +210,7 @@ fn render(report: &SplitReport, qr: bool) -> Outcome {
             // A sealed file names its token (TEST TOKEN in test mode)
             let sealed_to = match (&share.sealed_to, f.kind) {
                 (Some(t), OutputKind::SealedShare) => format!(" (sealed to {})", t.label),
+                (_, OutputKind::PassphraseShard) => " (under its passphrase: age scrypt)".into(),
                 _ => String::new(),
             };
             text.push(format!("wrote {}{sealed_to}", f.path.display()));
@@ -154,6 +240,12 @@ fn render(report: &SplitReport, qr: bool) -> Outcome {
         "commitments": info.commitments_hex(),
         "created": info.created,
         "files": files,
+        "passphrase_protected": report
+            .shares
+            .iter()
+            .filter(|s| s.output(OutputKind::PassphraseShard).is_some())
+            .map(|s| s.id)
+            .collect::<Vec<_>>(),
         "sealed": sealed.iter().map(|(share, t)| json!({
             "share": share.id,
             "serial": t.serial,
