@@ -898,6 +898,13 @@ impl Parser<'_> {
         };
 
         // bundles
+        if let (KeySource::SecretFile(_), Some(b)) = (&key, raw.bundles.first()) {
+            return Err(self.error_at(
+                text,
+                b.span().start,
+                "a plan that splits a secret file makes no bundle: the shares hold the secret's data key, not a Nexus root key (bundle the secret itself after assembling it, if the Nexus needs it)",
+            ));
+        }
         if raw.bundles.len() > MAX_LIST {
             return Err(self.error_at(
                 text,

@@ -316,6 +316,13 @@ fn plan_mistakes_about_passphrases_and_secret_files() {
         ),
         "[key] names two key sources",
     );
+    plan_refused(
+        &format!(
+            "{}\n[[bundle]]\nformat = \"nexus-backup\"\npassphrase_file = \"p.txt\"\n",
+            plan_text("")
+        ),
+        "a plan that splits a secret file makes no bundle",
+    );
 }
 
 /// ceremony/secret-demo.toml, the example plan, runs with --yes through the
