@@ -146,6 +146,34 @@ fn a_secret_file_plan_with_a_passphrase_custodian_checked_back_by_retyping() {
 }
 
 #[test]
+fn a_short_typed_passphrase_is_asked_again_without_naming_a_flag_the_ceremony_lacks() {
+    let (r, plan) = room("");
+    let mut console = ScriptedConsole::new()
+        .expect_confirm("Plan:", true)
+        .expect_confirm("Preflight:", true)
+        .expect_confirm("Key:", true)
+        .expect_confirm("Split:", true)
+        .expect_confirm("Alice Archer: have you received share 1", true)
+        .expect_secret("Passphrase for share 2 (Bob Baker)", "short")
+        .expect_secret("The same passphrase again", "short")
+        .expect_secret("Passphrase for share 2 (Bob Baker)", PASS)
+        .expect_secret("The same passphrase again", PASS)
+        .expect_secret("type the passphrase of share 2 again", PASS)
+        .expect_confirm("Bob Baker: have you received share 2", true);
+    let mut said: Vec<Said> = Vec::new();
+    let report = ceremony::run(&plan, RunOptions::new(&r.out), &mut console, &mut said).unwrap();
+    console.finish();
+    assert!(report.completed(), "{:?}", report.outcome);
+    let warning = said
+        .iter()
+        .map(|s| format!("{s:?}"))
+        .find(|s| s.contains("has only 5 characters"))
+        .expect("the short passphrase is named");
+    assert!(warning.contains("Type a longer one"), "{warning}");
+    assert!(!warning.contains("--allow-short-passphrase"), "{warning}");
+}
+
+#[test]
 fn a_wrong_retyped_passphrase_is_tried_again_when_the_lead_says_so() {
     let (r, plan) = room("");
     let mut console = start()

@@ -385,6 +385,17 @@ impl Runner<'_> {
             match got {
                 Ok(p) => return Ok(p),
                 Err(e @ Error::NoAnswer { .. }) => return Err(Runner::failed(STEP)(e)),
+                Err(Error::Request(crate::error::RequestError::ShortPassphrase {
+                    chars, min, ..
+                })) => {
+                    // (split's message names --allow-short-passphrase, which
+                    // a ceremony does not have: a plan's shares meet the minimum)
+                    let e = Error::Check(format!(
+                        "share {id}: the passphrase has only {chars} characters; a passphrase-protected shard needs at least {min}. Type a longer one"
+                    ));
+                    self.say(Said::Warning(format!("{e}")));
+                    last = Some(e);
+                }
                 Err(e) => {
                     self.say(Said::Warning(format!("{e}")));
                     last = Some(e);
