@@ -31,7 +31,7 @@ pub fn run(
     if a.bundle_out.is_none() && crate::commands::bundle::seal_args_given(&a.seal) {
         return Err(Error::Usage(
             "--recipient, --recipients-file, --nexus-backup, --passphrase-file and --include \
-             go with --bundle-out FILE"
+             go with --bundle-output FILE"
                 .into(),
         ));
     }
@@ -67,7 +67,7 @@ pub fn run(
     if let Some(out) = &a.secret_out {
         let Some((record_path, record)) = secret_file::find_record(&a.paths) else {
             return Err(Error::Usage(
-                "--secret-out needs the ceremony record (ceremony.json) among the PATHs".into(),
+                "--secret-output needs the ceremony record (ceremony.json) among the PATHs".into(),
             ));
         };
         let secret = a.secret_in.clone().unwrap_or_else(|| {

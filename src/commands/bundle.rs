@@ -1,4 +1,4 @@
-//! `keyceremony bundle create|inspect|verify|open`, and the `--bundle-out`
+//! `keyceremony bundle create|inspect|verify|open`, and the `--bundle-output`
 //! output of `assemble`. A renderer: arguments in, [`crate::bundle`] does
 //! the work, its reports out as text or JSON.
 
@@ -100,7 +100,7 @@ pub fn run(
 fn unsealing(file: &Path, u: &BundleUnsealArgs, console: &mut dyn Console) -> Result<Unsealing> {
     bundle::unsealing_for(
         file,
-        u.identity.as_deref(),
+        &u.identities,
         u.passphrase_file.as_deref(),
         console,
     )
@@ -157,7 +157,7 @@ pub fn sealing_from(seal: &SealArgs, console: &mut dyn Console) -> Result<Sealin
     Ok(Sealing::NexusBackup(pass))
 }
 
-/// What a new bundle is, for `bundle create` and `assemble --bundle-out`.
+/// What a new bundle is, for `bundle create` and `assemble --bundle-output`.
 pub fn describe_sealed(sealed: &Sealed) -> (Vec<String>, Value) {
     let made = &sealed.created;
     let sealed_to = match made.kind {
