@@ -107,7 +107,7 @@ pub fn run(
             "output": {
                 "kind": "secret",
                 "path": written.path.display().to_string(),
-                "secret_file": secret.display().to_string(),
+                "source": secret.display().to_string(),
                 "sha256": written.entry.sha256.to_hex(),
                 "size": written.plaintext_size,
             },
@@ -188,7 +188,6 @@ pub fn run(
             text.extend(lines);
             let mut output = made["bundle"].clone();
             output["kind"] = json!("bundle");
-            output["format"] = made["bundle"]["kind"].clone();
             json["output"] = output;
         }
         Delivered::DryRun => {

@@ -183,7 +183,7 @@ pub fn describe_sealed(sealed: &Sealed) -> (Vec<String>, Value) {
     let json = json!({
         "bundle": {
             "path": made.path.display().to_string(),
-            "kind": made.kind,
+            "format": made.kind,
             "size": made.size,
             "recipients": sealed.recipients,
             "key_fingerprint": made.manifest.key_fingerprint.to_string(),
@@ -234,7 +234,11 @@ fn inspect(file: &Path) -> Result<Outcome> {
     }
     let mut json = serde_json::to_value(&i).expect("serialisable");
     json["command"] = json!("bundle inspect");
-    json["path"] = json!(file.display().to_string());
+    json["source"] = json!(file.display().to_string());
+    // the bundle's type is `format` in every document (docs/json.md)
+    if let Some(kind) = json.as_object_mut().and_then(|o| o.remove("kind")) {
+        json["format"] = kind;
+    }
     Ok(Outcome::success(text, json))
 }
 
@@ -269,8 +273,8 @@ fn describe_contents(file: &Path, c: &Contents) -> (Vec<String>, Value) {
         text.push(format!("    {:>12}  {}", f.size, Shown(&f.path)));
     }
     let json = json!({
-        "path": file.display().to_string(),
-        "kind": c.kind,
+        "source": file.display().to_string(),
+        "format": c.kind,
         "manifest": c.manifest.is_some(),
         "ceremony_id": c.manifest.as_ref().and_then(|m| m.ceremony_id.as_ref()).map(|c| c.to_string()),
         "label": c.manifest.as_ref().map(|m| m.label.clone()),
