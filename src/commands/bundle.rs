@@ -98,12 +98,7 @@ pub fn run(
 
 /// What opens the bundle, from `--identity` / `--passphrase-file` or a prompt.
 fn unsealing(file: &Path, u: &BundleUnsealArgs, console: &mut dyn Console) -> Result<Unsealing> {
-    bundle::unsealing_for(
-        file,
-        &u.identities,
-        u.passphrase_file.as_deref(),
-        console,
-    )
+    bundle::unsealing_for(file, &u.identities, u.passphrase_file.as_deref(), console)
 }
 
 /// Whether any sealing option was given (they need a bundle to go with).
