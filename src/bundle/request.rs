@@ -116,8 +116,9 @@ pub fn check_new_passphrase(
     Ok(())
 }
 
-/// What opens a bundle: an age identity file, a passphrase file, or (for a
-/// Nexus backup, with neither) the passphrase asked on `console`.
+/// What opens a bundle: age identity files (every identity in each is
+/// tried), a passphrase file, or (for a Nexus backup, with neither) the
+/// passphrase asked on `console`.
 pub fn unsealing_for(
     file: &Path,
     identities: &[std::path::PathBuf],
