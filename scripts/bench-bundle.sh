@@ -84,7 +84,7 @@ for ds in random text; do
     measure $ds "age CLI: age -r (raw file)" x.age age -r "$R" -o x.age data/payload
     measure $ds "age CLI: tar -c \| age -r" x.tar.age bash -c "tar -c data | age -r '$R' -o x.tar.age"
     measure $ds "keyceremony bundle create (age)" kc.tar.age \
-        "$K" bundle create --key-file ../key.hex --out kc.tar.age --recipient "$R" --include data
+        "$K" bundle create --key-file ../key.hex --output kc.tar.age --recipient "$R" --include data
     measure $ds "age CLI: age -d (raw file)" x.out age -d -i ../id.txt -o x.out x.age
     rm -f "$D/x.out"
     measure $ds "age CLI: age -d \| tar -x" xo bash -c "mkdir xo && age -d -i ../id.txt x.tar.age | tar -x -C xo"
@@ -98,7 +98,7 @@ for ds in random text; do
     measure $ds "tar -cz (reference)" x.tar.gz tar -czf x.tar.gz data
     measure $ds "tar -cz \| age -r" x.tar.gz.age bash -c "tar -cz data | age -r '$R' -o x.tar.gz.age"
     measure $ds "keyceremony bundle create --nexus-backup" kc.tar.gz.enc \
-        "$K" bundle create --key-file ../key.hex --out kc.tar.gz.enc --nexus-backup \
+        "$K" bundle create --key-file ../key.hex --output kc.tar.gz.enc --nexus-backup \
         --passphrase-file ../pass.txt --include data
     measure $ds "tar -xzf (reference)" to bash -c "mkdir to && tar -xzf x.tar.gz -C to"
     rm -rf "$D/to"

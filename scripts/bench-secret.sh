@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Benchmark of splitting any secret (issue 12): `split --secret-file` and
-# `assemble --secret-out` on one random secret, next to the age CLI doing
+# `assemble --secret-output` on one random secret, next to the age CLI doing
 # the same encryption (`age -r` to an X25519 recipient, `age -d`).
 #
 #   scripts/bench-secret.sh [SIZE_MIB]      (default 1024)
@@ -49,8 +49,8 @@ cmp secret.bin x.out
 rm -f x.out x.age
 measure "keyceremony split -t 2 -n 3 --secret-file (with read-back)" \
     "$K" split -t 2 -n 3 --out c --secret-file secret.bin
-measure "keyceremony assemble --secret-out" \
-    "$K" assemble c/shard-1.json c/shard-3.json c/ceremony.json --secret-out out.bin
+measure "keyceremony assemble --secret-output" \
+    "$K" assemble c/shard-1.json c/shard-3.json c/ceremony.json --secret-output out.bin
 cmp secret.bin out.bin
 
 {

@@ -52,7 +52,7 @@ pub enum Command {
     /// Encrypted bundles for the Nexus: create, inspect, verify, open
     #[command(subcommand)]
     #[command(after_help = "Examples:
-  keyceremony bundle create --key-file root.hex --out root.tar.age --recipient age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p
+  keyceremony bundle create --key-file root.hex --output root.tar.age --recipient age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p
   keyceremony bundle inspect root.tar.age
   keyceremony bundle open root.tar.age --identity nexus.key --out import/")]
     Bundle(BundleCommand),
@@ -311,7 +311,7 @@ pub struct ExtendArgs {
     pub add: u8,
 
     /// New output folder: created, must be empty
-    #[arg(long, value_name = "DIR")]
+    #[arg(long, short = 'o', value_name = "DIR")]
     pub out: PathBuf,
 
     /// Names for the new shares, in order (repeat)
@@ -370,8 +370,8 @@ pub struct VerifyArgs {
 #[command(group(ArgGroup::new("output").required(true).multiple(false).args(["reveal", "key_out", "spike_out", "dry_run", "bundle_out", "secret_out", "reveal_age_identity"])))]
 #[command(after_help = "Examples:
   keyceremony assemble shards/shard-1.json shards/shard-3.json shards/ceremony.json --dry-run
-  keyceremony assemble shard-1.age sheet-2.png shard-4.json --key-out root.hex
-  keyceremony assemble shards/shard-1.json shards/shard-2.json shards/ceremony.json --secret-out kms-master.key")]
+  keyceremony assemble shard-1.age sheet-2.png shard-4.json --key-output root.hex
+  keyceremony assemble shards/shard-1.json shards/shard-2.json shards/ceremony.json --secret-output kms-master.key")]
 pub struct AssembleArgs {
     /// Shard files, sealed shares (.age), QR images (PNG or JPEG) and optionally ceremony.json; at least t good shares of one ceremony
     #[arg(required_unless_present = "typed", value_name = "PATH")]
@@ -386,7 +386,7 @@ pub struct AssembleArgs {
     pub reveal: bool,
 
     /// Write the key to FILE in the clear (64 hex characters and a newline, mode 0600)
-    #[arg(long, value_name = "FILE")]
+    #[arg(long = "key-output", alias = "key-out", value_name = "FILE")]
     pub key_out: Option<PathBuf>,
 
     /// Write SPIKE Nexus recovery shards spike.recovery.<i>.txt into DIR
@@ -408,7 +408,7 @@ pub struct AssembleArgs {
     // bundle (src/commands/bundle.rs)
     /// Seal the key into an encrypted bundle FILE for the Nexus (or a folder:
     /// default name); with --recipient/--recipients-file or --nexus-backup
-    #[arg(long, value_name = "FILE")]
+    #[arg(long = "bundle-output", alias = "bundle-out", value_name = "FILE")]
     pub bundle_out: Option<PathBuf>,
 
     #[command(flatten)]
@@ -416,14 +416,14 @@ pub struct AssembleArgs {
 
     // Any secret (docs/secrets.md)
     /// Decrypt the ceremony's secret.age into FILE (mode 0600); ceremony.json must be among the PATHs
-    #[arg(long, value_name = "FILE")]
+    #[arg(long = "secret-output", alias = "secret-out", value_name = "FILE")]
     pub secret_out: Option<PathBuf>,
 
     /// Print the data key as an age identity (AGE-SECRET-KEY-1...) on stdout, for `age -d -i` on secret.age
     #[arg(long)]
     pub reveal_age_identity: bool,
 
-    /// The encrypted secret for --secret-out, if not secret.age beside ceremony.json
+    /// The encrypted secret for --secret-output, if not secret.age beside ceremony.json
     #[arg(long, value_name = "FILE", requires = "secret_out")]
     pub secret_in: Option<PathBuf>,
 
@@ -569,8 +569,8 @@ pub enum TokenCommand {
     },
     /// Write the slot's attestation certificate (DER), proving the key was made on a YubiKey
     #[command(after_help = "Examples:
-  keyceremony token attest --out attestation.der
-  keyceremony token attest --serial 12345678 --slot 82 --out 12345678-82.der
+  keyceremony token attest --output attestation.der
+  keyceremony token attest --serial 12345678 --slot 82 -o 12345678-82.der
   openssl x509 -inform DER -in attestation.der -noout -text")]
     Attest {
         /// The token's serial (printed on its back; `keyceremony token list` shows it); may be left out when exactly one token is connected
@@ -580,7 +580,7 @@ pub enum TokenCommand {
         #[arg(long, value_name = "SLOT")]
         slot: Option<String>,
         /// Output file (DER)
-        #[arg(long, short = 'o', value_name = "FILE")]
+        #[arg(long = "output", short = 'o', alias = "out", value_name = "FILE")]
         out: PathBuf,
         /// Replace FILE if it exists
         #[arg(long)]
@@ -633,16 +633,16 @@ pub struct SealArgs {
 
 #[derive(Debug, Args)]
 #[command(after_help = "Examples:
-  keyceremony bundle create --key-file root.hex --out root.tar.age --recipient age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p
-  keyceremony bundle create --key-file root.hex --out backups/ --nexus-backup --passphrase-file pass.txt
-  keyceremony bundle create --key-file root.hex --out root.tar.age --recipients-file nexus-recipients.txt --include config/")]
+  keyceremony bundle create --key-file root.hex --output root.tar.age --recipient age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p
+  keyceremony bundle create --key-file root.hex -o backups/ --nexus-backup --passphrase-file pass.txt
+  keyceremony bundle create --key-file root.hex -o root.tar.age -R nexus-recipients.txt --include config/")]
 pub struct BundleCreateArgs {
     /// The root key: 64 hex characters, optionally one newline
     #[arg(long, value_name = "FILE")]
     pub key_file: PathBuf,
 
     /// Bundle file to write, or an existing folder (default name inside)
-    #[arg(long, short = 'o', value_name = "FILE")]
+    #[arg(long = "output", short = 'o', alias = "out", value_name = "FILE")]
     pub out: PathBuf,
 
     #[command(flatten)]
@@ -673,11 +673,11 @@ pub struct BundleInspectArgs {
 
 /// The secret that opens a bundle.
 #[derive(Debug, Args)]
-#[command(group(ArgGroup::new("bundle_unseal").multiple(false).args(["identity", "passphrase_file"])))]
+#[command(group(ArgGroup::new("bundle_unseal").multiple(false).args(["identities", "passphrase_file"])))]
 pub struct BundleUnsealArgs {
-    /// age identity file (AGE-SECRET-KEY-1...) for an age bundle
-    #[arg(long, short = 'i', value_name = "FILE")]
-    pub identity: Option<PathBuf>,
+    /// age identity file (AGE-SECRET-KEY-1...) for an age bundle; repeat for several (as age -i)
+    #[arg(long = "identity", short = 'i', value_name = "FILE")]
+    pub identities: Vec<PathBuf>,
 
     /// Passphrase file for a Nexus backup (without it, asked on the terminal)
     #[arg(long, value_name = "FILE")]
@@ -840,15 +840,15 @@ pub struct VerifyTranscriptArgs {
 
 #[derive(Debug, Args)]
 #[command(after_help = "Examples:
-  keyceremony ceremony print-transcript out/transcript.jsonl --out transcript.html
-  keyceremony ceremony print-transcript out/transcript.jsonl --record out/ceremony.json --out transcript.html --force")]
+  keyceremony ceremony print-transcript out/transcript.jsonl --output transcript.html
+  keyceremony ceremony print-transcript out/transcript.jsonl --record out/ceremony.json -o transcript.html --force")]
 pub struct PrintTranscriptArgs {
     /// The transcript (transcript.jsonl)
     #[arg(value_name = "FILE")]
     pub file: PathBuf,
 
     /// The HTML file to write
-    #[arg(long, short = 'o', value_name = "FILE.html")]
+    #[arg(long = "output", short = 'o', alias = "out", value_name = "FILE.html")]
     pub out: PathBuf,
 
     /// The ceremony record (ceremony.json), checked as by verify-transcript

@@ -185,7 +185,8 @@ pub fn load_path(
             }
             let (shard, with) = unsealer.unseal_shard(path, &bytes, console, events)?;
             Ok(vec![Loaded {
-                source: format!("{source} (sealed to {})", with.token),
+                // the path alone: who opened it is in `sealed` (`sealed_to` in JSON)
+                source,
                 item: Item::Shard(Box::new(shard)),
                 sealed: Some(with),
             }])

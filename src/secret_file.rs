@@ -54,7 +54,7 @@ pub fn age_recipient(key: &RootKey) -> age::x25519::Recipient {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SecretFileError {
     #[error(
-        "the ceremony record holds no secret (split without --secret-file); nothing to write to --secret-out"
+        "the ceremony record holds no secret (split without --secret-file); nothing to write to --secret-output"
     )]
     NotInRecord,
     #[error("is {found} bytes, the record says {expected}: the file is truncated or not this ceremony's")]

@@ -276,7 +276,7 @@ fn nexus_backup_round_trip_with_default_name_in_a_folder() {
     let r = run(["--json", "bundle", "inspect", p(&path)]);
     assert_eq!(r.code, 0, "{}", r.stderr);
     let doc: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
-    assert_eq!(doc["kind"], "nexus-backup");
+    assert_eq!(doc["format"], "nexus-backup");
     assert_eq!(doc["kdf"]["algorithm"], "argon2id");
     assert_eq!(doc["kdf"]["t"], 1);
     assert_eq!(doc["kdf"]["m_kib"], 65536);

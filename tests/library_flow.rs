@@ -620,7 +620,7 @@ fn bundle_passphrases_go_through_the_console() {
 
     let mut console =
         ScriptedConsole::new().expect_secret("Passphrase of the Nexus backup", "one passphrase");
-    let unsealing = keyceremony::bundle::unsealing_for(&out, None, None, &mut console).unwrap();
+    let unsealing = keyceremony::bundle::unsealing_for(&out, &[], None, &mut console).unwrap();
     console.finish();
     let mut events = Vec::new();
     let c = keyceremony::bundle::verify_bundle(
@@ -747,7 +747,7 @@ fn long_steps_report_progress_to_the_sink_and_print_nothing() {
 
     let mut console =
         ScriptedConsole::new().expect_secret("Passphrase of the Nexus backup", "one passphrase");
-    let unsealing = keyceremony::bundle::unsealing_for(&out, None, None, &mut console).unwrap();
+    let unsealing = keyceremony::bundle::unsealing_for(&out, &[], None, &mut console).unwrap();
     console.finish();
     sink.steps.lock().unwrap().clear();
     keyceremony::bundle::verify_bundle(

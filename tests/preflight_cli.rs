@@ -132,7 +132,7 @@ fn test_tokens_fail_a_production_preflight() {
         .output()
         .unwrap();
     assert_eq!(o.status.code(), Some(1));
-    let v: Value = serde_json::from_slice(&o.stdout).unwrap();
+    let v: Value = common::json_document(&o.stdout);
     let c = check(&v, "test-tokens");
     assert_eq!(c["status"], "fail");
     assert!(c["summary"].as_str().unwrap().contains("TEST TOKENS"));
@@ -142,7 +142,7 @@ fn test_tokens_fail_a_production_preflight() {
         .arg(dir.path())
         .output()
         .unwrap();
-    let v: Value = serde_json::from_slice(&o.stdout).unwrap();
+    let v: Value = common::json_document(&o.stdout);
     assert_eq!(check(&v, "test-tokens")["status"], "pass");
 }
 

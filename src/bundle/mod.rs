@@ -226,6 +226,15 @@ impl Unsealing {
     pub fn identity_file(path: &Path) -> Result<Self> {
         age_format::identity_file(path).map(Unsealing::Identities)
     }
+
+    /// Every identity of several identity files (`-i` repeated, as in age).
+    pub fn identity_files(paths: &[std::path::PathBuf]) -> Result<Self> {
+        let mut all = Vec::new();
+        for path in paths {
+            all.extend(age_format::identity_file(path)?);
+        }
+        Ok(Unsealing::Identities(all))
+    }
 }
 
 /// The public facts a bundle records about its key.

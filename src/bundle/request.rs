@@ -135,16 +135,17 @@ pub fn check_passphrase_length(
     Ok(())
 }
 
-/// What opens a bundle: an age identity file, a passphrase file, or (for a
-/// Nexus backup, with neither) the passphrase asked on `console`.
+/// What opens a bundle: age identity files (every identity in each is
+/// tried), a passphrase file, or (for a Nexus backup, with neither) the
+/// passphrase asked on `console`.
 pub fn unsealing_for(
     file: &Path,
-    identity: Option<&Path>,
+    identities: &[std::path::PathBuf],
     passphrase_file: Option<&Path>,
     console: &mut dyn Console,
 ) -> Result<Unsealing> {
-    if let Some(id) = identity {
-        return Unsealing::identity_file(id);
+    if !identities.is_empty() {
+        return Unsealing::identity_files(identities);
     }
     if let Some(f) = passphrase_file {
         return Ok(Unsealing::Passphrase(Passphrase::from_file(f)?));

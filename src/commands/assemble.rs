@@ -31,7 +31,7 @@ pub fn run(
     if a.bundle_out.is_none() && crate::commands::bundle::seal_args_given(&a.seal) {
         return Err(Error::Usage(
             "--recipient, --recipients-file, --nexus-backup, --passphrase-file and --include \
-             go with --bundle-out FILE"
+             go with --bundle-output FILE"
                 .into(),
         ));
     }
@@ -67,7 +67,7 @@ pub fn run(
     if let Some(out) = &a.secret_out {
         let Some((record_path, record)) = secret_file::find_record(&a.paths) else {
             return Err(Error::Usage(
-                "--secret-out needs the ceremony record (ceremony.json) among the PATHs".into(),
+                "--secret-output needs the ceremony record (ceremony.json) among the PATHs".into(),
             ));
         };
         let secret = a.secret_in.clone().unwrap_or_else(|| {
@@ -107,7 +107,7 @@ pub fn run(
             "output": {
                 "kind": "secret",
                 "path": written.path.display().to_string(),
-                "secret_file": secret.display().to_string(),
+                "source": secret.display().to_string(),
                 "sha256": written.entry.sha256.to_hex(),
                 "size": written.plaintext_size,
             },
@@ -188,7 +188,6 @@ pub fn run(
             text.extend(lines);
             let mut output = made["bundle"].clone();
             output["kind"] = json!("bundle");
-            output["format"] = made["bundle"]["kind"].clone();
             json["output"] = output;
         }
         Delivered::DryRun => {

@@ -1,4 +1,4 @@
-//! `keyceremony bundle create|inspect|verify|open`, and the `--bundle-out`
+//! `keyceremony bundle create|inspect|verify|open`, and the `--bundle-output`
 //! output of `assemble`. A renderer: arguments in, [`crate::bundle`] does
 //! the work, its reports out as text or JSON.
 
@@ -98,12 +98,7 @@ pub fn run(
 
 /// What opens the bundle, from `--identity` / `--passphrase-file` or a prompt.
 fn unsealing(file: &Path, u: &BundleUnsealArgs, console: &mut dyn Console) -> Result<Unsealing> {
-    bundle::unsealing_for(
-        file,
-        u.identity.as_deref(),
-        u.passphrase_file.as_deref(),
-        console,
-    )
+    bundle::unsealing_for(file, &u.identities, u.passphrase_file.as_deref(), console)
 }
 
 /// Whether any sealing option was given (they need a bundle to go with).
@@ -157,7 +152,7 @@ pub fn sealing_from(seal: &SealArgs, console: &mut dyn Console) -> Result<Sealin
     Ok(Sealing::NexusBackup(pass))
 }
 
-/// What a new bundle is, for `bundle create` and `assemble --bundle-out`.
+/// What a new bundle is, for `bundle create` and `assemble --bundle-output`.
 pub fn describe_sealed(sealed: &Sealed) -> (Vec<String>, Value) {
     let made = &sealed.created;
     let sealed_to = match made.kind {
@@ -183,7 +178,7 @@ pub fn describe_sealed(sealed: &Sealed) -> (Vec<String>, Value) {
     let json = json!({
         "bundle": {
             "path": made.path.display().to_string(),
-            "kind": made.kind,
+            "format": made.kind,
             "size": made.size,
             "recipients": sealed.recipients,
             "key_fingerprint": made.manifest.key_fingerprint.to_string(),
@@ -234,7 +229,11 @@ fn inspect(file: &Path) -> Result<Outcome> {
     }
     let mut json = serde_json::to_value(&i).expect("serialisable");
     json["command"] = json!("bundle inspect");
-    json["path"] = json!(file.display().to_string());
+    json["source"] = json!(file.display().to_string());
+    // the bundle's type is `format` in every document (docs/json.md)
+    if let Some(kind) = json.as_object_mut().and_then(|o| o.remove("kind")) {
+        json["format"] = kind;
+    }
     Ok(Outcome::success(text, json))
 }
 
@@ -269,8 +268,8 @@ fn describe_contents(file: &Path, c: &Contents) -> (Vec<String>, Value) {
         text.push(format!("    {:>12}  {}", f.size, Shown(&f.path)));
     }
     let json = json!({
-        "path": file.display().to_string(),
-        "kind": c.kind,
+        "source": file.display().to_string(),
+        "format": c.kind,
         "manifest": c.manifest.is_some(),
         "ceremony_id": c.manifest.as_ref().and_then(|m| m.ceremony_id.as_ref()).map(|c| c.to_string()),
         "label": c.manifest.as_ref().map(|m| m.label.clone()),

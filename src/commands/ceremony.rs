@@ -168,7 +168,7 @@ fn check_plan(a: &CheckPlanArgs) -> Result<Outcome> {
                 }
             ),
         ));
-        files.push(json!({"for": what, "path": path.display().to_string(), "present": present}));
+        files.push(json!({"for": what, "source": path.display().to_string(), "present": present}));
     }
     text.extend(word_lines("plan sha256", &plan.sha256));
     let mut json = plan.facts();
@@ -256,7 +256,7 @@ fn summary(t: &VerifiedTranscript) -> (Vec<String>, serde_json::Value) {
         &t.final_hash,
     ));
     let json = json!({
-        "file": t.path.display().to_string(),
+        "source": t.path.display().to_string(),
         "lines": t.entries.len(),
         "label": t.header.label,
         "mode": t.header.mode.as_str(),

@@ -187,13 +187,13 @@ fn render(r: &CeremonyReport) -> Outcome {
             "custodian": s.custodian,
             "transport": s.transport,
             "files": s.report.outputs.iter().map(|o| json!({
-                "file": o.path.display().to_string(),
+                "path": o.path.display().to_string(),
                 "sha256": o.sha256.to_hex(),
             })).collect::<Vec<_>>(),
             "receipt_confirmed_by": s.receipt_confirmed_by,
         })).collect::<Vec<_>>(),
         "bundles": r.bundles.iter().map(|b| json!({
-            "file": b.path.display().to_string(),
+            "path": b.path.display().to_string(),
             "format": b.kind.to_string(),
             "sha256": b.sha256.to_hex(),
             "decrypted": b.decrypted,

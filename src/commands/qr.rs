@@ -29,7 +29,7 @@ pub fn decode(a: &QrDecodeArgs, _ctx: &Context) -> Result<Outcome> {
                 }
                 Ok(texts) => {
                     for t in texts {
-                        found.push(json!({ "file": path.display().to_string(), "text": t }));
+                        found.push(json!({ "source": path.display().to_string(), "text": t }));
                         text.push(t);
                     }
                 }
@@ -78,7 +78,7 @@ fn summary_line(path: &Path, s: &ShardFile) -> String {
 fn summary_json(path: &Path, s: &ShardFile) -> Value {
     let i = &s.info;
     json!({
-        "file": path.display().to_string(),
+        "source": path.display().to_string(),
         "ceremony_id": i.ceremony_id.to_string(),
         "id": s.share.id().get(),
         "threshold": i.params.threshold(),

@@ -47,7 +47,12 @@ fn render(r: &RehearsalReport) -> Outcome {
     for o in &r.outputs {
         match &o.problem {
             None => {
-                text.push(format!("OK   {}: share {}", o.source, o.named_id));
+                let opened = o
+                    .sealed
+                    .as_ref()
+                    .map(|s| format!(" (sealed to {})", s.token))
+                    .unwrap_or_default();
+                text.push(format!("OK   {}{opened}: share {}", o.source, o.named_id));
             }
             Some(p) => text.push(format!("BAD  {}: {p}", o.source)),
         }

@@ -281,7 +281,7 @@ fn attest(r: &manage::AttestReport) -> Outcome {
             "serial": r.serial,
             "test_token": r.test_token,
             "slot": r.slot.to_string(),
-            "file": r.file.display().to_string(),
+            "path": r.file.display().to_string(),
         }),
     )
 }

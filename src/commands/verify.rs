@@ -35,18 +35,28 @@ fn render(report: &VerifyReport) -> Outcome {
                     json!({ "source": f.source, "ok": false, "error": f.reason.to_string() }),
                 );
             }
-            InputVerdict::Shard { source, facts, .. } => {
+            InputVerdict::Shard {
+                source,
+                facts,
+                sealed,
+            } => {
                 let who = facts
                     .custodian
                     .as_deref()
                     .map(|c| format!(", custodian {c}"))
                     .unwrap_or_default();
+                let sealed_to = sealed.as_ref().map(|s| s.token.clone());
+                let opened = sealed_to
+                    .as_ref()
+                    .map(|t| format!(" (sealed to {t})"))
+                    .unwrap_or_default();
                 text.push(format!(
-                    "OK   {source}: share {} of {} (any {} recover), ceremony {}, key fingerprint {}{who}",
+                    "OK   {source}{opened}: share {} of {} (any {} recover), ceremony {}, key fingerprint {}{who}",
                     facts.id, facts.shares, facts.threshold, facts.ceremony_id, facts.fingerprint
                 ));
                 inputs_json.push(json!({
                     "source": source, "ok": true, "kind": "shard",
+                    "sealed_to": sealed_to,
                     "ceremony_id": facts.ceremony_id.to_string(),
                     "id": facts.id,
                     "threshold": facts.threshold,
@@ -133,7 +143,7 @@ fn render(report: &VerifyReport) -> Outcome {
         "set": set_json,
         "problems": report.problems.iter().map(|p| p.to_string()).collect::<Vec<_>>(),
         "record": report.record.as_ref().map(|r| json!({
-            "path": r.path.display().to_string(),
+            "source": r.path.display().to_string(),
             "ceremony_id": r.record.info.ceremony_id.to_string(),
             "belong": belongs_json,
         })),

@@ -6,6 +6,8 @@ use std::process::Output;
 
 use assert_cmd::Command;
 
+pub mod schema;
+
 pub fn bin() -> Command {
     let mut c = Command::cargo_bin("keyceremony").expect("binary built");
     c.env_remove("KEYCEREMONY_TEST_TOKENS");
@@ -25,13 +27,24 @@ pub struct Run {
 }
 
 impl From<Output> for Run {
+    /// Every `--json` document on stdout is checked against its schema
+    /// (docs/schema/) here, where the tests take in what the binary printed.
     fn from(o: Output) -> Self {
+        let stdout = String::from_utf8_lossy(&o.stdout).into_owned();
+        schema::check_stdout(&stdout);
         Run {
             code: o.status.code().unwrap_or(-1),
-            stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
+            stdout,
             stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
         }
     }
+}
+
+/// A `--json` document printed on stdout, checked against its schema.
+pub fn json_document(stdout: &[u8]) -> serde_json::Value {
+    let text = String::from_utf8_lossy(stdout);
+    schema::check_stdout(&text);
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("not one JSON document ({e}): {text:?}"))
 }
 
 pub fn run<I, S>(args: I) -> Run
