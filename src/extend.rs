@@ -204,6 +204,8 @@ pub fn extend(
         ceremony_public_key: old.ceremony_public_key.clone(),
         // the same data key, so the same secret.age (beside the old record)
         secret: old.secret.clone(),
+        // a re-shared ceremony extended still retires what it retired
+        supersedes: old.supersedes.clone(),
     };
     let shares = Shares::from_parts(new_info.clone(), new_record, shards);
 
