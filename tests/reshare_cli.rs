@@ -534,3 +534,143 @@ fn refusals_name_the_problem_and_write_nothing() {
     assert_eq!(r.code, 2, "{}", r.stderr);
     assert!(!dir.join("b").exists());
 }
+
+/// The documented canonical text of a version 2 record (docs/formats.md),
+/// built here from the JSON fields, independently of the library.
+fn canonical_v2(r: &serde_json::Value) -> String {
+    let mut s = String::from("keyceremony-record v2\n");
+    for k in ["ceremony_id", "label"] {
+        s += &format!("{k}={}\n", r[k].as_str().unwrap());
+    }
+    s += &format!("threshold={}\nshares={}\n", r["threshold"], r["shares"]);
+    let c: Vec<&str> = r["commitments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c.as_str().unwrap())
+        .collect();
+    s += &format!("commitments={}\n", c.join(","));
+    for k in ["key_fingerprint", "created"] {
+        s += &format!("{k}={}\n", r[k].as_str().unwrap());
+    }
+    for c in r["custodians"].as_array().unwrap() {
+        s += &format!(
+            "custodian.{}={}\n",
+            c["id"],
+            c["name"].as_str().unwrap_or("")
+        );
+    }
+    let sup = &r["supersedes"];
+    s += &format!(
+        "supersedes.ceremony_id={}\nsupersedes.record_sha256={}\n",
+        sup["ceremony_id"].as_str().unwrap(),
+        sup["record_sha256"].as_str().unwrap()
+    );
+    let ids: Vec<String> = sup["retired_ids"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i.to_string())
+        .collect();
+    s += &format!("supersedes.retired_ids={}\n", ids.join(","));
+    s
+}
+
+#[test]
+fn the_version_2_vector_reads_and_its_checksum_covers_supersedes() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let vector = common::testdata("reshare/ceremony.json");
+    let old = common::testdata("known-key/ceremony.json");
+    let r: serde_json::Value = serde_json::from_slice(&fs::read(&vector).unwrap()).unwrap();
+    let a: serde_json::Value = serde_json::from_slice(&fs::read(&old).unwrap()).unwrap();
+    assert_eq!(r["version"], 2);
+    // the checksum as documented
+    let digest = Sha256Digest::of(canonical_v2(&r).as_bytes()).to_hex();
+    assert_eq!(r["checksum"].as_str().unwrap(), &digest[..16]);
+    // it names the known-key ceremony by the hash of its exact bytes; same C_0
+    assert_eq!(r["supersedes"]["ceremony_id"], a["ceremony_id"]);
+    assert_eq!(
+        r["supersedes"]["record_sha256"],
+        Sha256Digest::of(&fs::read(&old).unwrap()).to_hex().as_str()
+    );
+    assert_eq!(r["commitments"][0], a["commitments"][0]);
+    // its shares give the known key; a known-key share is retired by it
+    let v = common::testdata("reshare");
+    let key = ok(
+        dir,
+        &[
+            "assemble",
+            vector.to_str().unwrap(),
+            v.join("shard-1.json").to_str().unwrap(),
+            v.join("shard-3.json").to_str().unwrap(),
+            "--reveal",
+        ],
+    );
+    let known = fs::read_to_string(common::testdata("known-key/key.hex")).unwrap();
+    assert_eq!(key.stdout.trim(), known.trim());
+    let retired = common::testdata("known-key/shard-4.json");
+    let out = run_in(
+        dir,
+        &[
+            "verify",
+            "--record",
+            vector.to_str().unwrap(),
+            retired.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(out.code, 1);
+    assert!(
+        out.stdout.contains(
+            "RETIRED: share 4 of ceremony KC-40ZZ-FF88-WRT4, retired by ceremony KC-2MY2-PV8Y-F4AX"
+        ),
+        "{}",
+        out.stdout
+    );
+
+    // altered: each refused naming the file
+    let text = fs::read_to_string(&vector).unwrap();
+    let cases = [
+        (
+            text.replace("\"version\": 2", "\"version\": 1"),
+            "a version 1 record has no supersedes",
+        ),
+        (text.replace("      4,\n", ""), "checksum does not match"),
+        (
+            text.replace("\"version\": 2", "\"version\": 3"),
+            "versions 1 to 2",
+        ),
+        (
+            text.replace("b054a258", "c054a258"),
+            "checksum does not match",
+        ),
+        (
+            text.replace("      1,\n      2,", "      2,\n      1,"),
+            "retired_ids must be share ids 1..255, ascending",
+        ),
+    ];
+    for (i, (bad, said)) in cases.iter().enumerate() {
+        assert_ne!(bad, &text, "case {i} changed nothing");
+        let p = dir.join(format!("bad-{i}.json"));
+        fs::write(&p, bad).unwrap();
+        let r = run_in(dir, &["verify", p.to_str().unwrap()]);
+        assert_eq!(r.code, 1, "case {i}");
+        assert!(
+            r.stdout.contains(&format!("bad-{i}.json")) && r.stdout.contains(said),
+            "case {i}: want {said:?}: {}",
+            r.stdout
+        );
+    }
+    // a version 2 record without supersedes
+    let mut j = r.clone();
+    j.as_object_mut().unwrap().remove("supersedes");
+    let p = dir.join("no-supersedes.json");
+    fs::write(&p, serde_json::to_string_pretty(&j).unwrap()).unwrap();
+    let out = run_in(dir, &["verify", p.to_str().unwrap()]);
+    assert_eq!(out.code, 1);
+    assert!(
+        out.stdout.contains("supersedes is missing"),
+        "{}",
+        out.stdout
+    );
+}
