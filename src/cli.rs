@@ -339,7 +339,9 @@ pub struct ExtendArgs {
 #[derive(Debug, Args)]
 #[command(after_help = "Examples:
   keyceremony reshare vault/shard-1.json vault/shard-3.json --record vault/ceremony.json -t 3 -n 5 --out vault-2027
-  keyceremony reshare vault/shard-2.json scan-of-sheet-3.png --record vault/ceremony.json -t 2 -n 3 --custodian Erin --custodian Frank --custodian Gus --qr --out vault-2027")]
+  keyceremony reshare vault/shard-2.json scan-of-sheet-3.png --record vault/ceremony.json -t 2 -n 3 --custodian Erin --custodian Frank --custodian Gus --qr --out vault-2027
+  keyceremony reshare vault/shard-1.json vault/shard-2.age --record vault/ceremony.json --plan ceremony/reshare-2027.toml --out vault-2027")]
+#[command(group(ArgGroup::new("new_split").required(true).args(["threshold", "plan"])))]
 pub struct ReshareArgs {
     /// At least t shares of the old ceremony: shard files, QR images, sealed shares (.age)
     #[arg(required = true, value_name = "SHARD")]
@@ -350,12 +352,16 @@ pub struct ReshareArgs {
     pub record: PathBuf,
 
     /// Shares needed to recover the key in the new ceremony (t)
-    #[arg(long, short = 't', value_name = "T")]
-    pub threshold: u16,
+    #[arg(long, short = 't', value_name = "T", requires = "shares")]
+    pub threshold: Option<u16>,
 
     /// Shares to make in the new ceremony (n), ids 1..n
-    #[arg(long, short = 'n', value_name = "N")]
-    pub shares: u16,
+    #[arg(long, short = 'n', value_name = "N", requires = "threshold")]
+    pub shares: Option<u16>,
+
+    /// Take threshold, custodians, label and transports from a ceremony plan whose [key] is from_shares = true (instead of -t/-n and the output options)
+    #[arg(long, value_name = "PLAN", conflicts_with_all = ["threshold", "label", "custodians", "qr", "seal_to", "seal_to_recipient", "allow_same_token"])]
+    pub plan: Option<PathBuf>,
 
     /// New output folder: created, must be empty
     #[arg(long, short = 'o', value_name = "DIR")]

@@ -111,6 +111,10 @@ pub enum KeySource {
     KeyFile(PathBuf),
     /// SPIKE Nexus recovery shards, assembled first.
     Spike { files: Vec<PathBuf>, threshold: u16 },
+    /// The key of an existing ceremony, from the shares given to
+    /// `keyceremony reshare --plan` (`from_shares = true`); `ceremony run`
+    /// refuses such a plan.
+    FromShares,
 }
 
 impl KeySource {
@@ -119,6 +123,7 @@ impl KeySource {
             KeySource::Generate => "generate",
             KeySource::KeyFile(_) => "file",
             KeySource::Spike { .. } => "spike",
+            KeySource::FromShares => "from-shares",
         }
     }
 }
@@ -209,7 +214,7 @@ impl Plan {
     pub fn referenced_files(&self) -> Vec<(&'static str, PathBuf)> {
         let mut out = Vec::new();
         match &self.key {
-            KeySource::Generate => {}
+            KeySource::Generate | KeySource::FromShares => {}
             KeySource::KeyFile(p) => out.push(("key file", self.resolve(p))),
             KeySource::Spike { files, .. } => {
                 out.extend(files.iter().map(|p| ("SPIKE shard", self.resolve(p))))
@@ -409,6 +414,7 @@ struct RawKey {
     generate: Option<Spanned<bool>>,
     file: Option<Spanned<String>>,
     spike: Option<Spanned<RawSpike>>,
+    from_shares: Option<Spanned<bool>>,
 }
 
 #[derive(Deserialize)]
@@ -766,6 +772,16 @@ impl Parser<'_> {
                 ));
             }
             sources.push((g.span().start, KeySource::Generate));
+        }
+        if let Some(f) = &k.from_shares {
+            if !*f.get_ref() {
+                return Err(self.error_at(
+                    text,
+                    f.span().start,
+                    "from_shares = false names no key source: write from_shares = true (keyceremony reshare), or give `generate`, `file` or `spike` instead",
+                ));
+            }
+            sources.push((f.span().start, KeySource::FromShares));
         }
         if let Some(f) = &k.file {
             sources.push((

@@ -24,9 +24,10 @@ use crate::digest::Sha256Digest;
 use crate::error::{Error, Result};
 use crate::events::EventSink;
 use crate::inputs::{self, InputOptions, Item, Loaded};
-use crate::plan::Mode;
+use crate::plan::{KeySource, Mode, Plan, Transport as PlanTransport};
 use crate::record::{CeremonyInfo, Supersedes};
 use crate::recovery::{self, RecoveryError, SetProblem};
+use crate::seal_target::{self, SealTargetRequest};
 use crate::shamir::SplitParams;
 use crate::split::{self, OutputFile, OutputKind, ShareReport, Transport};
 use crate::transcript::{self, Header, SignedTranscript, TranscriptWriter, WriterOptions};
@@ -58,6 +59,95 @@ pub struct ReshareRequest {
     pub transcript: Option<PathBuf>,
     /// Tokens and PINs for sealed shares, old (read) and new (checked back).
     pub inputs: InputOptions,
+    /// With `reshare --plan`: the plan the threshold, custodians, label and
+    /// transports came from ([`from_plan`]); its lead, witnesses, mode and
+    /// SHA-256 go into the transcript segment's header, its facts into a
+    /// `plan` line.
+    pub plan: Option<Plan>,
+}
+
+/// The new split a plan describes for `reshare --plan`: threshold and count,
+/// label, custodian names and transports (each sealing key found now).
+/// Refused, naming the plan: a key source other than `from_shares = true`
+/// (a reshare keeps the key of the shares given; a plan that would bring
+/// another key is a mistake), bundles (the key is unchanged, so existing
+/// bundles stay valid; `bundle create` makes new ones), test tokens in a
+/// production plan, two shares sealed to one key.
+pub fn from_plan(
+    plan: &Plan,
+    test_tokens: Option<&Path>,
+) -> Result<(SplitParams, String, Vec<String>, Vec<Transport>)> {
+    if plan.key != KeySource::FromShares {
+        return Err(Error::input(
+            &plan.path,
+            format!(
+                "[key] is {}: a reshare keeps the key of the shares given; write [key] from_shares = true",
+                plan.key.kind()
+            ),
+        ));
+    }
+    if !plan.bundles.is_empty() {
+        return Err(Error::input(
+            &plan.path,
+            "a reshare writes no bundle (the key is unchanged, so existing bundles stay valid): remove the [[bundle]] tables",
+        ));
+    }
+    if plan.mode == Mode::Production && test_tokens.is_some() {
+        return Err(Error::input(
+            &plan.path,
+            "a production plan does not run with test tokens (--test-tokens)",
+        ));
+    }
+    let mut transports: Vec<Transport> = Vec::with_capacity(plan.custodians.len());
+    for c in &plan.custodians {
+        let seal = |serials: Vec<u32>, recipients: Vec<String>| {
+            seal_target::resolve(
+                &SealTargetRequest {
+                    serials,
+                    recipients,
+                    allow_same_token: false,
+                },
+                1,
+                test_tokens,
+            )
+            .map(|mut t| t.remove(0))
+        };
+        let t = match &c.transport {
+            PlanTransport::File => Transport::ShardFile,
+            PlanTransport::Qr => Transport::QrSheet { shard_file: false },
+            PlanTransport::Token { serial } | PlanTransport::TestToken { serial } => {
+                Transport::Sealed(seal(vec![*serial], Vec::new())?)
+            }
+            PlanTransport::Recipient { recipient, serial } => {
+                let mut t = seal(Vec::new(), vec![recipient.clone()])?;
+                t.serial = *serial;
+                Transport::Sealed(t)
+            }
+        };
+        if let Transport::Sealed(new) = &t {
+            if let Some(j) = transports
+                .iter()
+                .position(|o| matches!(o, Transport::Sealed(o) if o.recipient == new.recipient))
+            {
+                return Err(Error::input(
+                    &plan.path,
+                    format!(
+                        "shares {} and {} are sealed to the same key ({}): whoever holds it holds both",
+                        j + 1,
+                        c.share_id,
+                        new.label
+                    ),
+                ));
+            }
+        }
+        transports.push(t);
+    }
+    Ok((
+        plan.params,
+        plan.label.clone(),
+        plan.custodians.iter().map(|c| c.name.clone()).collect(),
+        transports,
+    ))
 }
 
 /// What [`reshare`] did.
@@ -232,18 +322,21 @@ pub fn reshare(
     let chained_to = previous.as_ref().map(|p| p.final_hash);
     let segment_path = dir.join(SEGMENT_FILE);
     let segment = (|| {
-        let header = Header {
-            label: label.clone(),
-            mode: previous
-                .as_ref()
-                .map_or(Mode::Production, |p| p.header.mode),
-            plan_sha256: None,
-            lead: String::new(),
-            custodians: reports
-                .iter()
-                .map(|r| r.custodian.clone().unwrap_or_default())
-                .collect(),
-            witnesses: Vec::new(),
+        let header = match &request.plan {
+            Some(plan) => Header::from_plan(plan),
+            None => Header {
+                label: label.clone(),
+                mode: previous
+                    .as_ref()
+                    .map_or(Mode::Production, |p| p.header.mode),
+                plan_sha256: None,
+                lead: String::new(),
+                custodians: reports
+                    .iter()
+                    .map(|r| r.custodian.clone().unwrap_or_default())
+                    .collect(),
+                witnesses: Vec::new(),
+            },
         };
         let mut w = TranscriptWriter::create_with(
             &segment_path,
@@ -253,6 +346,9 @@ pub fn reshare(
                 ..WriterOptions::default()
             },
         )?;
+        if let Some(plan) = &request.plan {
+            w.append("plan", plan.facts())?;
+        }
         w.append(
             "reshare",
             json!({

@@ -674,3 +674,183 @@ fn the_version_2_vector_reads_and_its_checksum_covers_supersedes() {
         out.stdout
     );
 }
+
+fn reshare_plan(dir: &Path, key: &str, extra: &str) -> std::path::PathBuf {
+    let text = format!(
+        r#"version = 1
+label = "vault 2027"
+mode = "rehearsal"
+lead = "Lee Lead"
+threshold = 2
+witnesses = ["Wanda Witness"]
+
+[key]
+{key}
+{SMALL_CUSTODIANS}{extra}"#
+    );
+    let p = dir.join("reshare.toml");
+    fs::write(&p, text).unwrap();
+    p
+}
+
+#[test]
+fn reshare_with_a_plan_takes_the_new_split_from_it() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    split_a(dir);
+    fs::write(dir.join("pin.txt"), format!("{PIN}\n")).unwrap();
+    ok(
+        dir,
+        &[
+            "--test-tokens",
+            "tokens",
+            "token",
+            "init",
+            "--serial",
+            "41000001",
+            "--pin-file",
+            "pin.txt",
+        ],
+    );
+    reshare_plan(dir, "from_shares = true", "");
+    let r = ok(
+        dir,
+        &[
+            "--json",
+            "--test-tokens",
+            "tokens",
+            "reshare",
+            "a/shard-2.json",
+            "a/shard-3.png",
+            "--record",
+            "a/ceremony.json",
+            "--plan",
+            "reshare.toml",
+            "--out",
+            "b",
+            "--pin-file",
+            "pin.txt",
+        ],
+    );
+    let j = json_of(&r);
+    let b = record(dir, "b/ceremony.json");
+    assert_eq!(
+        (b["threshold"].as_u64(), b["shares"].as_u64()),
+        (Some(2), Some(3))
+    );
+    assert_eq!(b["label"], "vault 2027");
+    assert_eq!(b["custodians"][2]["name"], "Dan Driver");
+    assert_eq!(b["version"], 2);
+    assert_eq!(
+        j["key_fingerprint"],
+        record(dir, "a/ceremony.json")["key_fingerprint"]
+    );
+    assert_eq!(
+        files_below(&dir.join("b")),
+        [
+            "ceremony.json",
+            "shard-1.json",
+            "shard-2.html",
+            "shard-2.png",
+            "shard-2.svg",
+            "shard-3.age",
+            "transcript-reshare.jsonl"
+        ]
+    );
+    let seg = fs::read_to_string(dir.join("b/transcript-reshare.jsonl")).unwrap();
+    assert!(
+        seg.contains("\"lead\":\"Lee Lead\"") && seg.contains("Wanda Witness"),
+        "{seg}"
+    );
+    assert!(seg.contains("\"step\":\"plan\""), "{seg}");
+    ok(
+        dir,
+        &[
+            "ceremony",
+            "verify-transcript",
+            "b/transcript-reshare.jsonl",
+        ],
+    );
+    let key = ok(
+        dir,
+        &[
+            "--test-tokens",
+            "tokens",
+            "assemble",
+            "b/ceremony.json",
+            "b/shard-2.png",
+            "b/shard-3.age",
+            "--pin-file",
+            "pin.txt",
+            "--reveal",
+        ],
+    );
+    assert_eq!(key.stdout.trim(), KEY_HEX);
+
+    // refusals, each naming the plan, nothing written
+    let run_plan = |extra: &[&str]| {
+        let mut args = vec![
+            "--test-tokens",
+            "tokens",
+            "reshare",
+            "a/shard-2.json",
+            "a/shard-3.png",
+            "--record",
+            "a/ceremony.json",
+            "--plan",
+            "reshare.toml",
+            "--out",
+            "c",
+            "--pin-file",
+            "pin.txt",
+        ];
+        args.extend_from_slice(extra);
+        run_in(dir, &args)
+    };
+    reshare_plan(dir, "generate = true", "");
+    let r = run_plan(&[]);
+    assert_eq!(r.code, 1);
+    assert!(
+        r.stderr.contains("reshare.toml")
+            && r.stderr
+                .contains("[key] is generate: a reshare keeps the key"),
+        "{}",
+        r.stderr
+    );
+    reshare_plan(
+        dir,
+        "from_shares = true",
+        "\n[[bundle]]\nformat = \"nexus-backup\"\nfile = \"x.enc\"\n",
+    );
+    let r = run_plan(&[]);
+    assert_eq!(r.code, 1);
+    assert!(
+        r.stderr.contains("a reshare writes no bundle"),
+        "{}",
+        r.stderr
+    );
+    reshare_plan(dir, "from_shares = false", "");
+    let r = run_plan(&[]);
+    assert_eq!(r.code, 1);
+    assert!(
+        r.stderr.contains("from_shares = false names no key source"),
+        "{}",
+        r.stderr
+    );
+    reshare_plan(dir, "from_shares = true", "");
+    let r = run_plan(&["-t", "2", "-n", "3"]);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(!dir.join("c").exists());
+    // ceremony run does not run a from_shares plan
+    let r = run_in(
+        dir,
+        &["ceremony", "run", "reshare.toml", "--out", "run", "--yes"],
+    );
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert!(
+        r.stderr.contains("run it with keyceremony reshare"),
+        "{}",
+        r.stderr
+    );
+    assert!(!dir.join("run").exists());
+}

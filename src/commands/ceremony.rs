@@ -106,6 +106,9 @@ fn check_plan(a: &CheckPlanArgs) -> Result<Outcome> {
                 "from SPIKE recovery shards ({} listed, {threshold} needed)",
                 files.len()
             ),
+            KeySource::FromShares => {
+                "from the shares of an existing ceremony (keyceremony reshare --plan)".into()
+            }
         },
     ));
     for b in &plan.bundles {

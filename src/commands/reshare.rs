@@ -9,6 +9,7 @@ use crate::commands::{with_unseal, Context, Outcome};
 use crate::console::Console;
 use crate::error::{Error, Result};
 use crate::events::EventSink;
+use crate::plan::Plan;
 use crate::reshare::{self, ReshareReport, ReshareRequest};
 use crate::seal_target::SealTargetRequest;
 use crate::shamir::SplitParams;
@@ -19,28 +20,47 @@ pub fn run(
     console: &mut dyn Console,
     events: &mut dyn EventSink,
 ) -> Result<Outcome> {
-    let params = SplitParams::new(a.threshold, a.shares)
-        .map_err(|e| Error::Usage(format!("-t {} -n {}: {e}", a.threshold, a.shares)))?;
-    let transports = new_share_transports(
-        SealTargetRequest {
-            serials: a.seal_to.clone(),
-            recipients: a.seal_to_recipient.clone(),
-            allow_same_token: a.allow_same_token,
-        },
-        a.qr,
-        params.shares(),
-        ctx,
-    )?;
+    let (params, label, custodians, transports, plan) = match &a.plan {
+        Some(p) => {
+            let plan = Plan::load(p)?;
+            let (params, label, custodians, transports) =
+                reshare::from_plan(&plan, ctx.inputs.test_tokens.as_deref())?;
+            (params, Some(label), custodians, transports, Some(plan))
+        }
+        None => {
+            let (t, n) = (a.threshold.unwrap_or(0), a.shares.unwrap_or(0));
+            let params =
+                SplitParams::new(t, n).map_err(|e| Error::Usage(format!("-t {t} -n {n}: {e}")))?;
+            let transports = new_share_transports(
+                SealTargetRequest {
+                    serials: a.seal_to.clone(),
+                    recipients: a.seal_to_recipient.clone(),
+                    allow_same_token: a.allow_same_token,
+                },
+                a.qr,
+                params.shares(),
+                ctx,
+            )?;
+            (
+                params,
+                a.label.clone(),
+                a.custodians.clone(),
+                transports,
+                None,
+            )
+        }
+    };
     let request = ReshareRequest {
         record: a.record.clone(),
         shards: a.paths.clone(),
         params,
-        label: a.label.clone(),
-        custodians: a.custodians.clone(),
+        label,
+        custodians,
         transports,
         out: a.out.clone(),
         transcript: a.transcript.clone(),
         inputs: with_unseal(&ctx.inputs, &a.unseal),
+        plan,
     };
     let report = reshare::reshare(&request, console, events)?;
     Ok(render(&report))
