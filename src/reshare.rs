@@ -23,14 +23,14 @@ use crate::console::Console;
 use crate::digest::Sha256Digest;
 use crate::error::{Error, Result};
 use crate::events::EventSink;
-use crate::inputs::{self, InputOptions, Item, Loaded};
+use crate::inputs::InputOptions;
 use crate::plan::{KeySource, Mode, Plan, Transport as PlanTransport};
 use crate::record::{CeremonyInfo, Supersedes};
-use crate::recovery::{self, RecoveryError, SetProblem};
+use crate::recovery::RecoveryError;
 use crate::seal_target::{self, SealTargetRequest};
 use crate::shamir::SplitParams;
 use crate::split::{self, OutputFile, OutputKind, ShareReport, Transport};
-use crate::transcript::{self, Header, SignedTranscript, TranscriptWriter, WriterOptions};
+use crate::transcript::{Header, SignedTranscript, TranscriptWriter, WriterOptions};
 
 /// The transcript segment a re-share writes in its output folder.
 pub const SEGMENT_FILE: &str = "transcript-reshare.jsonl";
@@ -192,52 +192,20 @@ pub fn reshare(
     let label = request.label.clone().unwrap_or_else(|| a.label.clone());
     split::check_names(&label, &request.custodians, params.shares())?;
 
-    let transcript_path = request.transcript.clone().or_else(|| {
-        let p = request
-            .record
-            .parent()
-            .unwrap_or(Path::new("."))
-            .join(crate::rehearse::TRANSCRIPT_FILE);
-        p.is_file().then_some(p)
-    });
-    let previous = transcript_path
-        .as_deref()
-        .map(|p| {
-            transcript::verify_file(
-                p,
-                &transcript::VerifyOptions {
-                    record: old.ceremony_public_key.is_some().then(|| old.clone()),
-                    chain_from: None,
-                },
-            )
-        })
-        .transpose()?;
+    let previous =
+        crate::extend::previous_transcript(&request.record, request.transcript.as_deref(), &old)?;
 
     // A's shares, judged against A's record
     let mut unsealer = request.inputs.unsealer();
-    let (loaded, failures) = inputs::load_all(&request.shards, &mut unsealer, console, events);
-    let mut items = vec![Loaded {
-        source: request.record.display().to_string(),
-        item: Item::Record(Box::new(old.clone())),
-        sealed: None,
-    }];
-    items.extend(loaded);
-    let analysis = recovery::analyse(items, failures);
-    if let Some(c) = &analysis.conflict {
-        return Err(RecoveryError::Conflict(c.clone()).into());
-    }
-    let problems = analysis.problems();
-    if !problems.is_empty() {
-        return Err(Error::Check(format!(
-            "reshare reconstructs the key only from good shares of ceremony {}; remove or replace: {}",
-            a.ceremony_id,
-            problems
-                .iter()
-                .map(SetProblem::to_string)
-                .collect::<Vec<_>>()
-                .join("; ")
-        )));
-    }
+    let analysis = crate::extend::good_shares_of(
+        &request.record,
+        &old,
+        &request.shards,
+        &mut unsealer,
+        console,
+        events,
+        "reshare reconstructs the key",
+    )?;
     if !analysis.can_assemble() {
         return Err(RecoveryError::NotEnough {
             needed: a.params.threshold() as usize,
