@@ -284,8 +284,10 @@ pub fn reshare(
         return Err(e);
     }
 
-    // 2. the transcript segment, naming the record about to be written
+    // 2. the transcript segment, naming the record about to be written;
+    // the share values are not needed any more
     let record_json = shares.record.to_json();
+    drop(shares);
     let record_sha256 = Sha256Digest::of(record_json.as_bytes());
     let chained_to = previous.as_ref().map(|p| p.final_hash);
     let segment_path = dir.join(SEGMENT_FILE);
