@@ -816,7 +816,7 @@ pub enum CeremonyCommand {
 #[derive(Debug, Args)]
 #[command(after_help = "Examples:
   keyceremony ceremony rehearse demo-ceremony --pin-file pin.txt --yes
-  keyceremony ceremony rehearse vault-2026 --test-tokens vault-2026/test-tokens --lead \"Lena Lead\" --witness \"Wim Witness\"
+  keyceremony ceremony rehearse vault-2026 --test-tokens vault-2026/test-tokens --lead Lena --witness Wim --witness Wu
   keyceremony ceremony verify-transcript demo-ceremony/rehearsal-2026-12-02T101500Z.jsonl --chain-from b320fe2279e85d311ab7d6d1618c7f89a9648859a9e133d96809e78dc717b704")]
 pub struct RehearseArgs {
     /// The ceremony folder: ceremony.json, transcript.jsonl and the outputs shard-<id>.json, .png, .jpg, .age
