@@ -42,6 +42,8 @@ pub enum Command {
     Assemble(AssembleArgs),
     /// Add custodians: from t good shares, new shares at ids n+1.. on the same polynomial (the key and every existing share unchanged)
     Extend(ExtendArgs),
+    /// Re-share the same key: from t good shares of a ceremony, a new ceremony (new id, threshold, count, custodians) with the same key fingerprint; the old shares are retired
+    Reshare(ReshareArgs),
     /// Printed QR shards: read codes from scans and photos
     #[command(subcommand)]
     #[command(after_help = "Examples:
@@ -97,6 +99,7 @@ impl Command {
             Command::Ceremony(CeremonyCommand::Run(a)) => &a.test_tokens,
             Command::Ceremony(CeremonyCommand::Rehearse(a)) => &a.test_tokens,
             Command::Extend(a) => &a.test_tokens,
+            Command::Reshare(a) => &a.test_tokens,
             _ => return None,
         };
         t.dir.as_ref()
@@ -108,6 +111,7 @@ impl Command {
             Command::Verify(_) => "verify",
             Command::Assemble(_) => "assemble",
             Command::Extend(_) => "extend",
+            Command::Reshare(_) => "reshare",
             Command::Qr(QrCommand::Decode(_)) => "qr decode",
             Command::Bundle(b) => match b {
                 BundleCommand::Create(_) => "bundle create",
@@ -327,6 +331,72 @@ pub struct ExtendArgs {
     pub qr: bool,
 
     /// Seal the i-th new share to the YubiKey with the i-th serial given (repeat)
+    #[arg(long = "seal-to", value_name = "SERIAL")]
+    pub seal_to: Vec<u32>,
+
+    /// Seal the next new share (after those of --seal-to) to this age1yubikey1... recipient (repeat)
+    #[arg(long = "seal-to-recipient", value_name = "RECIPIENT")]
+    pub seal_to_recipient: Vec<String>,
+
+    /// Allow sealing more than one share to the same token
+    #[arg(long)]
+    pub allow_same_token: bool,
+
+    #[command(flatten)]
+    pub unseal: UnsealArgs,
+
+    #[command(flatten)]
+    pub test_tokens: TestTokensArg,
+}
+
+#[derive(Debug, Args)]
+#[command(after_help = "Examples:
+  keyceremony reshare vault/shard-1.json vault/shard-3.json --record vault/ceremony.json -t 3 -n 5 --out vault-2027
+  keyceremony reshare vault/shard-2.json scan-of-sheet-3.png --record vault/ceremony.json -t 2 -n 3 --custodian Erin --custodian Frank --custodian Gus --qr --out vault-2027
+  keyceremony reshare vault/shard-1.json vault/shard-2.age --record vault/ceremony.json --plan ceremony/reshare-2027.toml --out vault-2027")]
+#[command(group(ArgGroup::new("new_split").required(true).args(["threshold", "plan"])))]
+pub struct ReshareArgs {
+    /// At least t shares of the old ceremony: shard files, QR images, sealed shares (.age)
+    #[arg(required = true, value_name = "SHARD")]
+    pub paths: Vec<PathBuf>,
+
+    /// The old ceremony's newest record (ceremony.json): the shares are judged against it, and the new record names it by SHA-256
+    #[arg(long, value_name = "RECORD")]
+    pub record: PathBuf,
+
+    /// Shares needed to recover the key in the new ceremony (t)
+    #[arg(long, short = 't', value_name = "T", requires = "shares")]
+    pub threshold: Option<u16>,
+
+    /// Shares to make in the new ceremony (n), ids 1..n
+    #[arg(long, short = 'n', value_name = "N", requires = "threshold")]
+    pub shares: Option<u16>,
+
+    /// Take threshold, custodians, label and transports from a ceremony plan whose [key] is from_shares = true (instead of -t/-n and the output options)
+    #[arg(long, value_name = "PLAN", conflicts_with_all = ["threshold", "label", "custodians", "qr", "seal_to", "seal_to_recipient", "allow_same_token"])]
+    pub plan: Option<PathBuf>,
+
+    /// New output folder: created, must be empty
+    #[arg(long, short = 'o', value_name = "DIR")]
+    pub out: PathBuf,
+
+    /// The new ceremony's label [default: the old one's]
+    #[arg(long)]
+    pub label: Option<String>,
+
+    /// Custodian names for the new shares, in share order (repeat)
+    #[arg(long = "custodian", value_name = "NAME")]
+    pub custodians: Vec<String>,
+
+    /// The transcript the signed segment continues [default: transcript.jsonl beside the record, if any]
+    #[arg(long, value_name = "FILE")]
+    pub transcript: Option<PathBuf>,
+
+    /// Also write shard-<i>.png, .svg and a printable sheet .html per new share
+    #[arg(long)]
+    pub qr: bool,
+
+    /// Seal the i-th new share to the YubiKey with the i-th serial given (repeat); unsealed once on it to check it back
     #[arg(long = "seal-to", value_name = "SERIAL")]
     pub seal_to: Vec<u32>,
 
@@ -763,7 +833,7 @@ pub enum CeremonyCommand {
 #[derive(Debug, Args)]
 #[command(after_help = "Examples:
   keyceremony ceremony rehearse demo-ceremony --pin-file pin.txt --yes
-  keyceremony ceremony rehearse vault-2026 --test-tokens vault-2026/test-tokens
+  keyceremony ceremony rehearse vault-2026 --test-tokens vault-2026/test-tokens --lead Lena --witness Wim --witness Wu
   keyceremony ceremony verify-transcript demo-ceremony/rehearsal-2026-12-02T101500Z.jsonl --chain-from b320fe2279e85d311ab7d6d1618c7f89a9648859a9e133d96809e78dc717b704")]
 pub struct RehearseArgs {
     /// The ceremony folder: ceremony.json, transcript.jsonl and the outputs shard-<id>.json, .png, .jpg, .age
@@ -773,6 +843,14 @@ pub struct RehearseArgs {
     /// Go on without asking first
     #[arg(long)]
     pub yes: bool,
+
+    /// Who leads the rehearsal: recorded in the signed rehearsal record
+    #[arg(long, value_name = "NAME")]
+    pub lead: Option<String>,
+
+    /// Who witnesses it (repeat): recorded in the signed rehearsal record
+    #[arg(long = "witness", value_name = "NAME")]
+    pub witnesses: Vec<String>,
 
     #[command(flatten)]
     pub unseal: UnsealArgs,

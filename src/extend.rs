@@ -70,6 +70,73 @@ pub struct ExtendReport {
     pub chained_to: Option<Sha256Digest>,
 }
 
+/// The transcript a segment written after `record` continues: `transcript`,
+/// or `transcript.jsonl` beside the record if there is one; verified (against
+/// the record when it names a ceremony key).
+pub(crate) fn previous_transcript(
+    record_path: &Path,
+    transcript: Option<&Path>,
+    record: &CeremonyRecord,
+) -> Result<Option<transcript::VerifiedTranscript>> {
+    let path = transcript.map(Path::to_path_buf).or_else(|| {
+        let p = record_path
+            .parent()
+            .unwrap_or(Path::new("."))
+            .join(crate::rehearse::TRANSCRIPT_FILE);
+        p.is_file().then_some(p)
+    });
+    path.as_deref()
+        .map(|p| {
+            transcript::verify_file(
+                p,
+                &transcript::VerifyOptions {
+                    record: record.ceremony_public_key.is_some().then(|| record.clone()),
+                    chain_from: None,
+                },
+            )
+        })
+        .transpose()
+}
+
+/// `shards` loaded (sealed ones opened with `unsealer`) and judged against
+/// `record`: any conflict, or any input bad, repeated, of another ceremony
+/// or forged, refuses the whole set, every problem named; `doing` starts the
+/// message ("extend computes new shares").
+pub(crate) fn good_shares_of(
+    record_path: &Path,
+    record: &CeremonyRecord,
+    shards: &[PathBuf],
+    unsealer: &mut crate::seal::Unsealer,
+    console: &mut dyn Console,
+    events: &mut dyn EventSink,
+    doing: &str,
+) -> Result<recovery::SetAnalysis> {
+    let (loaded, failures) = inputs::load_all(shards, unsealer, console, events);
+    let mut items = vec![Loaded {
+        source: record_path.display().to_string(),
+        item: Item::Record(Box::new(record.clone())),
+        sealed: None,
+    }];
+    items.extend(loaded);
+    let analysis = recovery::analyse(items, failures);
+    if let Some(c) = &analysis.conflict {
+        return Err(RecoveryError::Conflict(c.clone()).into());
+    }
+    let problems = analysis.problems();
+    if !problems.is_empty() {
+        return Err(Error::Check(format!(
+            "{doing} only from good shares of ceremony {}; remove or replace: {}",
+            record.info.ceremony_id,
+            problems
+                .iter()
+                .map(SetProblem::to_string)
+                .collect::<Vec<_>>()
+                .join("; ")
+        )));
+    }
+    Ok(analysis)
+}
+
 /// Extends the ceremony as asked (module docs). Refuses, with nothing
 /// written: a record that does not read, fewer than t good shares, any input
 /// that is bad or not of the record, a share beyond the record's n (the
@@ -103,52 +170,19 @@ pub fn extend(
     split::check_names(&info.label, &request.custodians, request.add)?;
 
     // the transcript this continues
-    let transcript_path = request.transcript.clone().or_else(|| {
-        let p = request
-            .record
-            .parent()
-            .unwrap_or(Path::new("."))
-            .join(crate::rehearse::TRANSCRIPT_FILE);
-        p.is_file().then_some(p)
-    });
-    let previous = transcript_path
-        .as_deref()
-        .map(|p| {
-            transcript::verify_file(
-                p,
-                &transcript::VerifyOptions {
-                    record: old.ceremony_public_key.is_some().then(|| old.clone()),
-                    chain_from: None,
-                },
-            )
-        })
-        .transpose()?;
+    let previous = previous_transcript(&request.record, request.transcript.as_deref(), &old)?;
 
     // the shares, judged against the record
     let mut unsealer = request.inputs.unsealer();
-    let (loaded, failures) = inputs::load_all(&request.shards, &mut unsealer, console, events);
-    let mut items = vec![Loaded {
-        source: request.record.display().to_string(),
-        item: Item::Record(Box::new(old.clone())),
-        sealed: None,
-    }];
-    items.extend(loaded);
-    let analysis = recovery::analyse(items, failures);
-    if let Some(c) = &analysis.conflict {
-        return Err(RecoveryError::Conflict(c.clone()).into());
-    }
-    let problems = analysis.problems();
-    if !problems.is_empty() {
-        return Err(Error::Check(format!(
-            "extend computes new shares only from good shares of ceremony {}; remove or replace: {}",
-            info.ceremony_id,
-            problems
-                .iter()
-                .map(SetProblem::to_string)
-                .collect::<Vec<_>>()
-                .join("; ")
-        )));
-    }
+    let analysis = good_shares_of(
+        &request.record,
+        &old,
+        &request.shards,
+        &mut unsealer,
+        console,
+        events,
+        "extend computes new shares",
+    )?;
     if let Some(a) = analysis
         .accepted
         .iter()
@@ -204,6 +238,8 @@ pub fn extend(
         ceremony_public_key: old.ceremony_public_key.clone(),
         // the same data key, so the same secret.age (beside the old record)
         secret: old.secret.clone(),
+        // a re-shared ceremony extended still retires what it retired
+        supersedes: old.supersedes.clone(),
     };
     let shares = Shares::from_parts(new_info.clone(), new_record, shards);
 

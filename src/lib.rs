@@ -37,6 +37,7 @@ pub mod qr;
 pub mod record;
 pub mod recovery;
 pub mod rehearse;
+pub mod reshare;
 pub mod seal;
 pub mod seal_target;
 pub mod secret;

@@ -119,6 +119,10 @@ pub enum KeySource {
     /// Any secret in a file: a fresh data key is split and the secret is
     /// written under it as `secret.age`, as `split --secret-file` does.
     SecretFile(PathBuf),
+    /// The key of an existing ceremony, from the shares given to
+    /// `keyceremony reshare --plan` (`from_shares = true`); `ceremony run`
+    /// refuses such a plan.
+    FromShares,
 }
 
 impl KeySource {
@@ -128,6 +132,7 @@ impl KeySource {
             KeySource::KeyFile(_) => "file",
             KeySource::Spike { .. } => "spike",
             KeySource::SecretFile(_) => "secret-file",
+            KeySource::FromShares => "from-shares",
         }
     }
 }
@@ -218,7 +223,7 @@ impl Plan {
     pub fn referenced_files(&self) -> Vec<(&'static str, PathBuf)> {
         let mut out = Vec::new();
         match &self.key {
-            KeySource::Generate => {}
+            KeySource::Generate | KeySource::FromShares => {}
             KeySource::KeyFile(p) => out.push(("key file", self.resolve(p))),
             KeySource::Spike { files, .. } => {
                 out.extend(files.iter().map(|p| ("SPIKE shard", self.resolve(p))))
@@ -435,6 +440,7 @@ struct RawKey {
     file: Option<Spanned<String>>,
     spike: Option<Spanned<RawSpike>>,
     secret_file: Option<Spanned<String>>,
+    from_shares: Option<Spanned<bool>>,
 }
 
 #[derive(Deserialize)]
@@ -825,6 +831,16 @@ impl Parser<'_> {
                 ));
             }
             sources.push((g.span().start, KeySource::Generate));
+        }
+        if let Some(f) = &k.from_shares {
+            if !*f.get_ref() {
+                return Err(self.error_at(
+                    text,
+                    f.span().start,
+                    "from_shares = false names no key source: write from_shares = true (keyceremony reshare), or give `generate`, `file` or `spike` instead",
+                ));
+            }
+            sources.push((f.span().start, KeySource::FromShares));
         }
         if let Some(f) = &k.file {
             sources.push((

@@ -13,6 +13,9 @@ use crate::shamir::{Commitments, SplitParams};
 
 pub const RECORD_FORMAT: &str = "keyceremony-record";
 pub const RECORD_VERSION: u32 = 1;
+/// The version of a record that supersedes another (`reshare`): v1 plus
+/// `supersedes`. Written only when there is something to supersede.
+pub const RECORD_VERSION_SUPERSEDES: u32 = 2;
 /// Longest label or custodian name, in characters.
 pub const MAX_NAME_CHARS: usize = 200;
 
@@ -159,6 +162,27 @@ pub struct CeremonyRecord {
     /// For a split of any secret (`split --secret-file`): the encrypted
     /// `secret.age` beside the record. Absent for a root key.
     pub secret: Option<SecretEntry>,
+    /// For a re-share (`keyceremony reshare`, record v2): the ceremony this
+    /// one replaces, whose shares are retired. Absent in v1 records.
+    pub supersedes: Option<Supersedes>,
+}
+
+/// What a v2 record replaces: ceremony A, named by its id and the SHA-256
+/// of its `ceremony.json` exactly as read, and A's share ids, all retired.
+/// The key is the same (same `C_0`, same fingerprint).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Supersedes {
+    pub ceremony_id: CeremonyId,
+    pub record_sha256: crate::digest::Sha256Digest,
+    pub retired_ids: Vec<u8>,
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SupersedesJson {
+    ceremony_id: String,
+    record_sha256: String,
+    retired_ids: Vec<u8>,
 }
 
 /// The encrypted secret file of a ceremony: its SHA-256 and size in bytes.
@@ -193,12 +217,23 @@ struct RecordJson {
     ceremony_public_key: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     secret: Option<SecretJson>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    supersedes: Option<SupersedesJson>,
     checksum: String,
 }
 
 impl CeremonyRecord {
+    /// 2 for a record that supersedes another, else 1.
+    pub fn version(&self) -> u32 {
+        if self.supersedes.is_some() {
+            RECORD_VERSION_SUPERSEDES
+        } else {
+            RECORD_VERSION
+        }
+    }
+
     fn canonical(&self) -> String {
-        let mut s = format!("{RECORD_FORMAT} v{RECORD_VERSION}\n");
+        let mut s = format!("{RECORD_FORMAT} v{}\n", self.version());
         self.info.canonical_lines(&mut s);
         for c in &self.custodians {
             s.push_str(&format!(
@@ -220,6 +255,21 @@ impl CeremonyRecord {
             s.push_str(&format!("secret.sha256={}\n", e.sha256.to_hex()));
             s.push_str(&format!("secret.size={}\n", e.size));
         }
+        if let Some(r) = &self.supersedes {
+            s.push_str(&format!("supersedes.ceremony_id={}\n", r.ceremony_id));
+            s.push_str(&format!(
+                "supersedes.record_sha256={}\n",
+                r.record_sha256.to_hex()
+            ));
+            s.push_str(&format!(
+                "supersedes.retired_ids={}\n",
+                r.retired_ids
+                    .iter()
+                    .map(u8::to_string)
+                    .collect::<Vec<_>>()
+                    .join(",")
+            ));
+        }
         s
     }
 
@@ -230,7 +280,7 @@ impl CeremonyRecord {
     pub fn to_json(&self) -> String {
         let j = RecordJson {
             format: RECORD_FORMAT.into(),
-            version: RECORD_VERSION,
+            version: self.version(),
             ceremony_id: self.info.ceremony_id.to_string(),
             label: self.info.label.clone(),
             threshold: self.info.params.threshold() as u16,
@@ -245,6 +295,11 @@ impl CeremonyRecord {
                 sha256: e.sha256.to_hex(),
                 size: e.size,
             }),
+            supersedes: self.supersedes.as_ref().map(|r| SupersedesJson {
+                ceremony_id: r.ceremony_id.to_string(),
+                record_sha256: r.record_sha256.to_hex(),
+                retired_ids: r.retired_ids.clone(),
+            }),
             checksum: self.checksum(),
         };
         let mut s = serde_json::to_string_pretty(&j).expect("plain data serialises");
@@ -256,11 +311,23 @@ impl CeremonyRecord {
     pub(crate) fn from_value(v: serde_json::Value) -> Result<Self, String> {
         let j: RecordJson = serde_json::from_value(v)
             .map_err(|e| crate::shard::sanitize_serde_message(&e.to_string()))?;
-        if j.version != RECORD_VERSION {
-            return Err(format!(
-                "record version {} is not supported; this keyceremony reads version {RECORD_VERSION}",
-                j.version
-            ));
+        match (j.version, j.supersedes.is_some()) {
+            (RECORD_VERSION, false) | (RECORD_VERSION_SUPERSEDES, true) => {}
+            (RECORD_VERSION, true) => {
+                return Err("a version 1 record has no supersedes (that is version 2)".into())
+            }
+            (RECORD_VERSION_SUPERSEDES, false) => {
+                return Err(
+                    "a version 2 record names the ceremony it supersedes; supersedes is missing"
+                        .into(),
+                )
+            }
+            (v, _) => {
+                return Err(format!(
+                    "record version {v} is not supported; this keyceremony reads versions \
+                     {RECORD_VERSION} and {RECORD_VERSION_SUPERSEDES}"
+                ))
+            }
         }
         let info = parse_info(
             &j.ceremony_id,
@@ -310,11 +377,16 @@ impl CeremonyRecord {
                 })
             }
         };
+        let supersedes = match &j.supersedes {
+            None => None,
+            Some(r) => Some(parse_supersedes(r, &info)?),
+        };
         let rec = CeremonyRecord {
             info,
             custodians: j.custodians,
             ceremony_public_key: j.ceremony_public_key.clone(),
             secret,
+            supersedes,
         };
         if rec.checksum() != j.checksum {
             return Err(
@@ -323,6 +395,27 @@ impl CeremonyRecord {
         }
         Ok(rec)
     }
+}
+
+fn parse_supersedes(r: &SupersedesJson, info: &CeremonyInfo) -> Result<Supersedes, String> {
+    let ceremony_id = CeremonyId::parse(&r.ceremony_id)
+        .ok_or_else(|| "supersedes.ceremony_id is not of the form KC-XXXX-XXXX-XXXX".to_string())?;
+    if ceremony_id == info.ceremony_id {
+        return Err("supersedes names the record's own ceremony".into());
+    }
+    let record_sha256 = crate::digest::Sha256Digest::parse_hex(&r.record_sha256)
+        .ok_or_else(|| "supersedes.record_sha256 is not 64 lowercase hex characters".to_string())?;
+    if r.retired_ids.is_empty()
+        || r.retired_ids.contains(&0)
+        || r.retired_ids.windows(2).any(|w| w[0] >= w[1])
+    {
+        return Err("supersedes.retired_ids must be share ids 1..255, ascending, none repeated, at least one".into());
+    }
+    Ok(Supersedes {
+        ceremony_id,
+        record_sha256,
+        retired_ids: r.retired_ids.clone(),
+    })
 }
 
 /// Validates the shared public fields as read from a file.

@@ -33,6 +33,16 @@ pub enum Rejection {
         fingerprint: KeyFingerprint,
         reference: CeremonyId,
         against: Reference,
+        /// The same key as the reference (same fingerprint): one of the two
+        /// ceremonies is a re-share of the other.
+        same_key: bool,
+    },
+    /// A share of a ceremony that the given record (v2) supersedes: retired
+    /// by `keyceremony reshare`, no longer to be used.
+    Retired {
+        ceremony_id: CeremonyId,
+        id: u8,
+        retired_by: CeremonyId,
     },
     /// Carries the record's ceremony id but another split (threshold, count
     /// or commitments): it passed its own checks, so it was made that way,
@@ -78,9 +88,30 @@ impl fmt::Display for Rejection {
                 fingerprint,
                 reference,
                 against,
+                same_key,
+            } => {
+                write!(
+                    f,
+                    "belongs to ceremony {ceremony_id} (fingerprint {fingerprint}), not to ceremony {reference} of {against}"
+                )?;
+                if *same_key {
+                    write!(
+                        f,
+                        "; it holds the same key, so one of the two ceremonies re-shared the other \
+                         (keyceremony reshare) and retired its shares: give the newest ceremony.json \
+                         to tell which"
+                    )?;
+                }
+                Ok(())
+            }
+            Rejection::Retired {
+                ceremony_id,
+                id,
+                retired_by,
             } => write!(
                 f,
-                "belongs to ceremony {ceremony_id} (fingerprint {fingerprint}), not to ceremony {reference} of {against}"
+                "RETIRED: share {id} of ceremony {ceremony_id}, retired by ceremony {retired_by} \
+                 (keyceremony reshare; same key): use the shares of ceremony {retired_by}"
             ),
             Rejection::Forged {
                 reference,
@@ -296,6 +327,9 @@ pub struct SetAnalysis {
     pub duplicates: Vec<Duplicate>,
     /// A problem of the whole set that no single input can be blamed for.
     pub conflict: Option<SetConflict>,
+    /// What the reference record (v2) supersedes: shards of that ceremony
+    /// are told as [`Rejection::Retired`] (in `foreign`).
+    pub supersedes: Option<crate::record::Supersedes>,
 }
 
 /// The facts that make two shards part of one split: the ceremony id and
@@ -339,6 +373,7 @@ pub fn analyse(items: Vec<Loaded>, failures: Vec<Rejected>) -> SetAnalysis {
         }
         out.reference = Some(first.info.clone());
         out.reference_from_record = true;
+        out.supersedes = first.supersedes.clone();
     } else if !shards.is_empty() {
         let mut groups: BTreeMap<_, Vec<usize>> = BTreeMap::new();
         for (i, (_, s)) in shards.iter().enumerate() {
@@ -389,15 +424,25 @@ pub fn analyse(items: Vec<Loaded>, failures: Vec<Rejected>) -> SetAnalysis {
     let mut by_id: BTreeMap<u8, Accepted> = BTreeMap::new();
     for (source, shard) in shards {
         if shard.info.ceremony_id != reference.ceremony_id {
-            out.foreign.push(Rejected {
-                source,
-                reason: Rejection::OtherCeremony {
+            let retired = out
+                .supersedes
+                .as_ref()
+                .filter(|r| r.ceremony_id == shard.info.ceremony_id);
+            let reason = match retired {
+                Some(_) => Rejection::Retired {
+                    ceremony_id: shard.info.ceremony_id.clone(),
+                    id: shard.share.id().get(),
+                    retired_by: reference.ceremony_id.clone(),
+                },
+                None => Rejection::OtherCeremony {
                     ceremony_id: shard.info.ceremony_id.clone(),
                     fingerprint: shard.info.fingerprint,
                     reference: reference.ceremony_id.clone(),
                     against,
+                    same_key: shard.info.fingerprint == reference.fingerprint,
                 },
-            });
+            };
+            out.foreign.push(Rejected { source, reason });
             continue;
         }
         if identity(&shard.info) != want {

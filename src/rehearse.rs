@@ -54,6 +54,11 @@ pub struct RehearseRequest {
     /// folder's `test-tokens/` is used when the transcript says the
     /// ceremony was a rehearsal (as the demo ceremony makes it).
     pub inputs: InputOptions,
+    /// Who led the rehearsal (`--lead NAME`), recorded in the header and
+    /// the `rehearsal` line; `None`: not named.
+    pub lead: Option<String>,
+    /// Who witnessed it (`--witness NAME`, repeated), recorded likewise.
+    pub witnesses: Vec<String>,
 }
 
 /// Why one output could not be used.
@@ -295,6 +300,10 @@ pub fn rehearse(
     events: &mut dyn EventSink,
 ) -> Result<RehearsalReport> {
     let dir = &request.dir;
+    for name in request.lead.iter().chain(&request.witnesses) {
+        crate::record::check_new_name(name)
+            .map_err(|problem| Error::Usage(format!("--lead/--witness {name:?}: {problem}")))?;
+    }
     if !dir.is_dir() {
         return Err(Error::input(
             dir,
@@ -517,12 +526,12 @@ pub fn rehearse(
         label: info.label.clone(),
         mode,
         plan_sha256: None,
-        lead: String::new(),
+        lead: request.lead.clone().unwrap_or_default(),
         custodians: shares
             .iter()
             .map(|s| s.custodian.clone().unwrap_or_default())
             .collect(),
-        witnesses: Vec::new(),
+        witnesses: request.witnesses.clone(),
     };
     let chained_to = transcript.as_ref().map(|t| t.final_hash);
     let mut w = TranscriptWriter::create_with(
@@ -551,6 +560,8 @@ pub fn rehearse(
             "transcript_final_hash": chained_to.map(|h| h.to_hex()),
             "outputs": outputs.len(),
             "subsets": count,
+            "lead": request.lead,
+            "witnesses": request.witnesses,
         }),
     )?;
     for o in &outputs {

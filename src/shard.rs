@@ -26,10 +26,11 @@ pub enum ShardError {
     NoFormat,
     #[error("unknown format \"{}\": not a keyceremony shard file", crate::terminal::Shown(.0))]
     UnknownFormat(String),
-    #[error("{kind} version {found} is not supported; this keyceremony reads version {supported}")]
+    #[error("{kind} version {found} is not supported; this keyceremony reads {}", versions(*.supported))]
     UnknownVersion {
         kind: &'static str,
         found: String,
+        /// The newest version read; every one from 1 up is read.
         supported: u32,
     },
     #[error("malformed shard file: {0}")]
@@ -217,7 +218,7 @@ pub fn parse_document(bytes: &[u8]) -> Result<JsonDocument, ShardError> {
             JsonDocument::Shard(Box::new(ShardFile::from_value(&v.0)?))
         }
         RECORD_FORMAT => {
-            check_version(&v.0, "ceremony record", record::RECORD_VERSION)?;
+            check_version(&v.0, "ceremony record", record::RECORD_VERSION_SUPERSEDES)?;
             // A record holds no secret.
             CeremonyRecord::from_value(v.0.take())
                 .map(|r| JsonDocument::Record(Box::new(r)))
@@ -232,13 +233,25 @@ pub fn parse_document(bytes: &[u8]) -> Result<JsonDocument, ShardError> {
     Ok(doc)
 }
 
+fn versions(newest: u32) -> String {
+    match newest {
+        1 => "version 1".into(),
+        n => format!("versions 1 to {n}"),
+    }
+}
+
 fn check_version(
     v: &serde_json::Value,
     kind: &'static str,
     supported: u32,
 ) -> Result<(), ShardError> {
     match v.get("version") {
-        Some(serde_json::Value::Number(n)) if n.as_u64() == Some(supported as u64) => Ok(()),
+        Some(serde_json::Value::Number(n))
+            if n.as_u64()
+                .is_some_and(|n| (1..=supported as u64).contains(&n)) =>
+        {
+            Ok(())
+        }
         Some(other) => Err(ShardError::UnknownVersion {
             kind,
             found: other.to_string().chars().take(20).collect(),

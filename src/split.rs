@@ -281,6 +281,8 @@ pub fn split_key(
         ceremony_public_key: None,
         // split_secret sets it once secret.age is written
         secret: None,
+        // reshare sets it: a plain split supersedes nothing (record v1)
+        supersedes: None,
     };
     Ok(Shares {
         info,

@@ -225,6 +225,7 @@ fn every_json_document_has_command_and_ok() {
     let qr_image = testdata("qr/shard-2-of-3.png");
     let elsewhere = d.join("x");
     let out = d.join("split");
+    let reshared = d.join("reshared");
     let bundle_out = d.join("b.tar.age");
     let opened = d.join("opened");
     let html = d.join("t.html");
@@ -316,6 +317,23 @@ fn every_json_document_has_command_and_ok() {
                 p(&html),
             ],
             "ceremony print-transcript",
+        ),
+        (
+            vec![
+                "reshare",
+                p(shard(1)),
+                p(shard(2)),
+                p(shard(3)),
+                "--record",
+                p(&record),
+                "-t",
+                "2",
+                "-n",
+                "3",
+                "--out",
+                p(&reshared),
+            ],
+            "reshare",
         ),
         (vec!["version"], "version"),
         (vec!["completions", "bash"], "completions"),

@@ -1,5 +1,6 @@
 //! Crash safety through the binary (issue 10, point 1): `split --qr`,
-//! `bundle create`, `bundle open` and `ceremony run` killed with SIGKILL at
+//! `bundle create`, `bundle open`, `ceremony run` and `reshare` (issue 11,
+//! point 3: the old ceremony must always still assemble) killed with SIGKILL at
 //! stepped moments over their whole run; after each kill every output
 //! folder is absent or complete and valid, leftovers are only the hidden
 //! staging folders, no file holds the root key or a share it should not,
@@ -304,6 +305,161 @@ fn split_qr_killed_at_any_moment_leaves_a_whole_folder_or_none() {
         "the kills span the run"
     );
     assert!(tally.leftovers > 0, "some kills fell inside the batch");
+}
+
+#[test]
+fn reshare_killed_at_any_moment_leaves_no_ceremony_or_a_whole_one_and_the_old_one_working() {
+    let _one = one_loop();
+    let tmp = tempfile::tempdir().unwrap();
+    let key = inputs(tmp.path()).join("key.hex");
+    // ceremony A, 2-of-3 with QR sheets, copied into each kill's folder
+    let src = tmp.path().join("a-src");
+    let r = run_in(
+        tmp.path(),
+        &[
+            "split",
+            "--qr",
+            "-t",
+            "2",
+            "-n",
+            "3",
+            "--key-file",
+            key.to_str().unwrap(),
+            "--out",
+            "a-src",
+        ],
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let a_files = files_below(&src);
+    let a_bytes: Vec<Vec<u8>> = a_files
+        .iter()
+        .map(|f| fs::read(src.join(f)).unwrap())
+        .collect();
+    let copy_a = |root: &Path| {
+        fs::create_dir_all(root.join("a")).unwrap();
+        for (f, b) in a_files.iter().zip(&a_bytes) {
+            fs::write(root.join("a").join(f), b).unwrap();
+        }
+    };
+    let args = |out: &'static str| -> Vec<&'static str> {
+        vec![
+            "reshare",
+            "a/shard-1.json",
+            "a/shard-3.png",
+            "--record",
+            "a/ceremony.json",
+            "-t",
+            "3",
+            "-n",
+            "5",
+            "--qr",
+            "--out",
+            out,
+        ]
+    };
+    let base = tmp.path().join("base");
+    copy_a(&base);
+    let full = timed(&base, &args("b"));
+    let expected = files_below(&base.join("b"));
+    assert_eq!(expected.len(), 2 + 5 * 4, "{expected:?}");
+
+    let mut tally = Tally {
+        full,
+        ..Tally::default()
+    };
+    let mut shares_without_record = 0;
+    // over twice its unkilled length: under load a run takes longer than
+    // the timed one, and the last steps (segment, record) must be reached
+    for (i, at) in kill_points(full * 2, 40, 29).into_iter().enumerate() {
+        let root = tmp.path().join(format!("k{i}"));
+        copy_a(&root);
+        tally.kills += 1;
+        tally.points.insert(at);
+        if kill_after(&root, &args("b"), Duration::from_micros(at)) {
+            tally.finished_first += 1;
+        }
+        // A untouched, and it still assembles
+        for (f, b) in a_files.iter().zip(&a_bytes) {
+            assert_eq!(
+                &fs::read(root.join("a").join(f)).unwrap(),
+                b,
+                "kill {i}: a/{f} changed"
+            );
+        }
+        let a = run_in(
+            &root,
+            &[
+                "assemble",
+                "a/ceremony.json",
+                "a/shard-1.json",
+                "a/shard-2.json",
+                "--dry-run",
+            ],
+        );
+        assert_eq!(a.code, 0, "kill {i}: A no longer assembles: {}", a.stderr);
+        let b = root.join("b");
+        if b.join("ceremony.json").exists() {
+            // the record is written last: everything it declares is there and checks out
+            assert_eq!(files_below(&b), expected, "kill {i} at {at} µs: partial B");
+            let mut v = vec!["verify".to_string(), "b/ceremony.json".into()];
+            v.extend((1..=5).map(|id| format!("b/shard-{id}.json")));
+            let v: Vec<&str> = v.iter().map(String::as_str).collect();
+            let r = run_in(&root, &v);
+            assert_eq!(r.code, 0, "kill {i}: {}", r.stdout);
+            let t = run_in(
+                &root,
+                &[
+                    "ceremony",
+                    "verify-transcript",
+                    "b/transcript-reshare.jsonl",
+                ],
+            );
+            assert_eq!(t.code, 0, "kill {i}: {}", t.stderr);
+            tally.complete += 1;
+        } else if b.exists() {
+            // new shares (perhaps the segment), no record: no ceremony B, nothing retired
+            let got = files_below(&b);
+            assert!(
+                got.iter().all(|f| expected.contains(f)),
+                "kill {i}: {got:?}"
+            );
+            shares_without_record += 1;
+            fs::remove_dir_all(&b).unwrap();
+        } else {
+            tally.absent += 1;
+        }
+        no_key_below(&root, None);
+        let (dirs, files) = leftovers_in(&root);
+        if !dirs.is_empty() {
+            tally.leftovers += 1;
+            tally.leftover_files += files.len();
+        }
+        // a rerun cleans up and says so, and gives a whole B
+        let r = run_in(&root, &args("again"));
+        assert_eq!(r.code, 0, "rerun after kill {i}: {}", r.stderr);
+        if r.stderr.contains(LEFTOVER_SAID) {
+            tally.reruns_said_so += 1;
+        }
+        assert_eq!(
+            r.stderr.contains(LEFTOVER_SAID),
+            !dirs.is_empty(),
+            "rerun after kill {i} (leftovers {dirs:?}): {}",
+            r.stderr
+        );
+        assert!(
+            leftovers_in(&root).0.is_empty(),
+            "after the rerun of kill {i}"
+        );
+        assert_eq!(files_below(&root.join("again")), expected);
+    }
+    tally.report("reshare --qr");
+    eprintln!(
+        "crash_safety: reshare --qr: {shares_without_record} kills left new shares without a record (no ceremony B)"
+    );
+    assert!(
+        tally.complete > 0 && tally.absent > 0 && shares_without_record > 0,
+        "the kills span the run"
+    );
 }
 
 fn age_identity(dir: &Path) -> (PathBuf, String) {

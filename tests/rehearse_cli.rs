@@ -435,6 +435,8 @@ fn the_library_asks_before_it_opens_anything() {
         dir: dir.clone(),
         yes: false,
         inputs: InputOptions::default(),
+        lead: None,
+        witnesses: Vec::new(),
     };
     let mut events: Vec<keyceremony::events::Event> = Vec::new();
     let mut no =
@@ -452,4 +454,59 @@ fn the_library_asks_before_it_opens_anything() {
     assert_eq!(report.subsets.len(), 3);
     assert_eq!(rehearsal_records(&dir).len(), 1);
     assert!(report.chained_to.is_none());
+}
+
+#[test]
+fn the_lead_and_witnesses_named_are_in_the_signed_rehearsal_record() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    split_generated(&dir.join("c"), 2, 3);
+    let h = run_in(
+        dir,
+        &[
+            "ceremony",
+            "rehearse",
+            "c",
+            "--yes",
+            "--lead",
+            "Lena Lead",
+            "--witness",
+            "Wim Witness",
+            "--witness",
+            "Wu Witness",
+        ],
+    );
+    assert_eq!(h.code, 0, "{}\n{}", h.stdout, h.stderr);
+    let records = rehearsal_records(&dir.join("c"));
+    assert_eq!(records.len(), 1, "{records:?}");
+    let path = dir.join("c").join(&records[0]);
+    let text = std::fs::read_to_string(&path).unwrap();
+    let line = |step: &str| -> serde_json::Value {
+        text.lines()
+            .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+            .find(|v| v["step"] == step)
+            .unwrap_or_else(|| panic!("no {step} line: {text}"))
+    };
+    let r = line("rehearsal");
+    assert_eq!(r["facts"]["lead"], "Lena Lead", "{r}");
+    assert_eq!(
+        r["facts"]["witnesses"],
+        serde_json::json!(["Wim Witness", "Wu Witness"])
+    );
+    assert!(text.contains("\"lead\":\"Lena Lead\""), "header: {text}");
+    let v = run_in(
+        dir,
+        &["ceremony", "verify-transcript", path.to_str().unwrap()],
+    );
+    assert_eq!(v.code, 0, "{}", v.stderr);
+    // without them: recorded as not named
+    let h = run_in(dir, &["ceremony", "rehearse", "c", "--yes"]);
+    assert_eq!(h.code, 0, "{}", h.stderr);
+    // a name with a control character is refused before anything is opened
+    let h = run_in(
+        dir,
+        &["ceremony", "rehearse", "c", "--yes", "--lead", "Lena\nLead"],
+    );
+    assert_eq!(h.code, 2, "{}", h.stderr);
+    assert_eq!(rehearsal_records(&dir.join("c")).len(), 2);
 }

@@ -339,6 +339,7 @@ proptest! {
                         custodians: Vec::new(),
                         ceremony_public_key: None,
                         secret: None,
+                        supersedes: None,
                     })),
                     sealed: None,
                 });

@@ -259,6 +259,13 @@ pub fn output_label(plan: &Plan) -> String {
 /// Checks everything that can be checked before the first file is written
 /// (also called by [`run`] itself).
 pub fn check_can_run(plan: &Plan, options: &RunOptions) -> Result<()> {
+    if plan.key == plan::KeySource::FromShares {
+        return Err(Error::input(
+            &plan.path,
+            "[key] from_shares = true: this plan re-shares the key of an existing ceremony; \
+             run it with keyceremony reshare SHARD... --record ceremony.json --plan PLAN --out DIR",
+        ));
+    }
     if plan.mode == Mode::Production && options.test_tokens.is_some() {
         return Err(RunRefused::TestTokensInProduction(plan.path.clone()).into());
     }
@@ -696,6 +703,13 @@ impl Runner<'_> {
                     },
                     json!({"source": "spike", "files": names, "threshold": threshold}),
                 )
+            }
+            plan::KeySource::FromShares => {
+                // check_can_run refuses such a plan before anything is written
+                return Err(Stop::Failed {
+                    step: STEP.into(),
+                    error: Error::Usage("a from_shares plan is run by keyceremony reshare".into()),
+                });
             }
         };
         let key = split::obtain_key(source).map_err(Self::failed(STEP))?;

@@ -117,6 +117,9 @@ fn check_plan(a: &CheckPlanArgs) -> Result<Outcome> {
                 "a fresh data key; the secret {} is written under it as secret.age",
                 plan.resolve(p).display()
             ),
+            KeySource::FromShares => {
+                "from the shares of an existing ceremony (keyceremony reshare --plan)".into()
+            }
         },
     ));
     for b in &plan.bundles {

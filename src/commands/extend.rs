@@ -12,6 +12,27 @@ use crate::extend::{self, ExtendReport, ExtendRequest};
 use crate::seal_target::{self, SealTargetRequest};
 use crate::split::Transport;
 
+/// The transports of `count` new shares (`extend`, `reshare`): sealed to
+/// the tokens and recipients named (each found now, before any share is
+/// read), the rest shard files, with `qr` also QR sheets.
+pub(super) fn new_share_transports(
+    seal: SealTargetRequest,
+    qr: bool,
+    count: u8,
+    ctx: &Context,
+) -> Result<Vec<Transport>> {
+    let targets = seal_target::resolve(&seal, count, ctx.inputs.test_tokens.as_deref())?;
+    let mut transports: Vec<Transport> = targets.into_iter().map(Transport::Sealed).collect();
+    while transports.len() < count as usize {
+        transports.push(if qr {
+            Transport::QrSheet { shard_file: true }
+        } else {
+            Transport::ShardFile
+        });
+    }
+    Ok(transports)
+}
+
 pub fn run(
     a: &ExtendArgs,
     ctx: &Context,
@@ -22,23 +43,16 @@ pub fn run(
         return Err(Error::Usage("--add: at least one share".into()));
     }
     // every sealing key found before a share is read
-    let targets = seal_target::resolve(
-        &SealTargetRequest {
+    let transports = new_share_transports(
+        SealTargetRequest {
             serials: a.seal_to.clone(),
             recipients: a.seal_to_recipient.clone(),
             allow_same_token: a.allow_same_token,
         },
+        a.qr,
         a.add,
-        ctx.inputs.test_tokens.as_deref(),
+        ctx,
     )?;
-    let mut transports: Vec<Transport> = targets.into_iter().map(Transport::Sealed).collect();
-    while transports.len() < a.add as usize {
-        transports.push(if a.qr {
-            Transport::QrSheet { shard_file: true }
-        } else {
-            Transport::ShardFile
-        });
-    }
     let request = ExtendRequest {
         record: a.record.clone(),
         shards: a.paths.clone(),

@@ -26,6 +26,7 @@ pub mod preflight;
 pub mod progress;
 pub mod qr;
 pub mod rehearse;
+pub mod reshare;
 pub mod split;
 pub mod token;
 pub mod verify;
@@ -98,6 +99,7 @@ pub fn run(cli: Cli) -> i32 {
         Command::Verify(a) => verify::run(a, &ctx, console, events),
         Command::Assemble(a) => assemble::run(a, &ctx, console, events),
         Command::Extend(a) => extend::run(a, &ctx, console, events),
+        Command::Reshare(a) => reshare::run(a, &ctx, console, events),
         Command::Qr(crate::cli::QrCommand::Decode(a)) => qr::decode(a, &ctx),
         Command::Bundle(b) => bundle::run(b, &ctx, console, events),
         Command::Token(a) => token::run(a, &ctx, console, events),

@@ -27,6 +27,8 @@ pub fn run(a: &RehearseArgs, ctx: &Context, console: &mut dyn Console) -> Result
         dir: a.dir.clone(),
         yes: a.yes,
         inputs: with_unseal(&ctx.inputs, &a.unseal),
+        lead: a.lead.clone(),
+        witnesses: a.witnesses.clone(),
     };
     let report = rehearse::rehearse(&request, console, &mut PrintEvents)?;
     Ok(render(&report))

@@ -146,6 +146,12 @@ fn render(report: &VerifyReport) -> Outcome {
             "source": r.path.display().to_string(),
             "ceremony_id": r.record.info.ceremony_id.to_string(),
             "belong": belongs_json,
+            "supersedes": r.record.supersedes.as_ref().map(|x| json!({
+                "ceremony_id": x.ceremony_id.to_string(),
+                "record_sha256": x.record_sha256.to_hex(),
+                "retired_ids": x.retired_ids,
+            })),
+            "retired": retired_json(report),
         })),
     });
     Outcome {
@@ -154,6 +160,31 @@ fn render(report: &VerifyReport) -> Outcome {
         json,
         revealed: None,
     }
+}
+
+/// The shards the record given says are retired (it supersedes their ceremony).
+fn retired_json(report: &VerifyReport) -> Vec<Value> {
+    report
+        .problems
+        .iter()
+        .filter_map(|p| match p {
+            crate::recovery::SetProblem::Rejected(crate::recovery::Rejected {
+                source,
+                reason:
+                    crate::recovery::Rejection::Retired {
+                        ceremony_id,
+                        id,
+                        retired_by,
+                    },
+            }) => Some(json!({
+                "source": source,
+                "ceremony_id": ceremony_id.to_string(),
+                "id": id,
+                "retired_by": retired_by.to_string(),
+            })),
+            _ => None,
+        })
+        .collect()
 }
 
 /// The set-level verdict: consistent, and when t or more are present, the
