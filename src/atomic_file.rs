@@ -419,9 +419,10 @@ impl Temp {
     /// on the way when they are missing.
     fn create_at(path: &Path) -> Result<Temp> {
         let dir = parent_of(path);
-        let name = path.file_name().and_then(|n| n.to_str()).ok_or_else(|| {
-            Error::Usage(format!("{}: not a file name", path.display()))
-        })?;
+        let name = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .ok_or_else(|| Error::Usage(format!("{}: not a file name", path.display())))?;
         match Temp::create_named(&dir, name) {
             Err(_) if !dir.is_dir() => {
                 fs::DirBuilder::new()

@@ -386,7 +386,9 @@ impl Runner<'_> {
                 Ok(p) => return Ok(p),
                 Err(e @ Error::NoAnswer { .. }) => return Err(Runner::failed(STEP)(e)),
                 Err(Error::Request(crate::error::RequestError::ShortPassphrase {
-                    chars, min, ..
+                    chars,
+                    min,
+                    ..
                 })) => {
                     // (split's message names --allow-short-passphrase, which
                     // a ceremony does not have: a plan's shares meet the minimum)
