@@ -461,8 +461,11 @@ fn reshare_killed_at_any_moment_leaves_no_ceremony_or_a_whole_one_and_the_old_on
     eprintln!(
         "crash_safety: reshare --qr: {shares_without_record} kills left new shares without a record (no ceremony B)"
     );
+    // Timed kills seldom land in the short windows between the new shares
+    // and the record (2 of 40, or none, under load): they are only counted
+    // here; reshare_killed_at_each_step_... kills at each of those steps.
     assert!(
-        tally.complete > 0 && tally.absent > 0 && shares_without_record > 0,
+        tally.complete > 0 && tally.absent > 0,
         "the kills span the run"
     );
 }
