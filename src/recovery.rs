@@ -98,8 +98,9 @@ impl fmt::Display for Rejection {
                     write!(
                         f,
                         "; it holds the same key, so one of the two ceremonies re-shared the other \
-                         (keyceremony reshare) and retired its shares: give the newest ceremony.json \
-                         to tell which"
+                         (keyceremony reshare): give the newest ceremony.json to tell which (the \
+                         re-share retired the other's shares once its ceremony.json was written; \
+                         a reshare folder without its ceremony.json was interrupted and retired nothing)"
                     )?;
                 }
                 Ok(())

@@ -185,6 +185,40 @@ pub struct ReshareReport {
     pub chained_to: Option<Sha256Digest>,
 }
 
+/// Refuses an output folder that exists and holds anything but the hidden
+/// leftovers of a killed run (the batch removes those, saying so), before
+/// any share of A is read or unsealed. A folder with new shares or a
+/// transcript segment but no `ceremony.json` is what an interrupted reshare
+/// leaves: the error says so, and that nothing was retired.
+fn check_out_folder(dir: &Path) -> Result<()> {
+    // missing: the batch makes it; unreadable or not a folder: the batch names it
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Ok(());
+    };
+    let names: Vec<String> = entries
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| !n.starts_with(crate::atomic_file::HIDDEN_PREFIX))
+        .collect();
+    if names.is_empty() {
+        return Ok(());
+    }
+    let interrupted = !split::record_path(dir).exists()
+        && names
+            .iter()
+            .any(|n| n == SEGMENT_FILE || n.starts_with("shard-"));
+    Err(Error::input(
+        dir,
+        if interrupted {
+            "holds the new shares of an interrupted reshare, but no ceremony.json: it is not a \
+             ceremony and retired nothing (the old ceremony is still in force); delete this folder \
+             (it holds shares of the key) or choose a new one"
+        } else {
+            "output folder is not empty; choose a new folder"
+        },
+    ))
+}
+
 /// Re-shares as asked (module docs). Refuses, with no ceremony written: a
 /// record that does not read, fewer than t good shares of it, any input that
 /// is bad or not of the record (named), a transcript that does not verify, a
@@ -206,6 +240,7 @@ pub fn reshare(
     }
     let label = request.label.clone().unwrap_or_else(|| a.label.clone());
     split::check_names(&label, &request.custodians, params.shares())?;
+    check_out_folder(&request.out)?;
 
     let previous =
         crate::extend::previous_transcript(&request.record, request.transcript.as_deref(), &old)?;

@@ -451,6 +451,8 @@ fn refusals_name_the_problem_and_write_nothing() {
         );
         assert!(!dir.join("b").exists(), "{shards:?}: b written");
         assert!(!r.stderr.contains(KEY_HEX));
+        // reshare has no --force: no error may suggest one
+        assert!(!r.stderr.contains("--force"), "{shards:?}: {}", r.stderr);
     }
     assert_eq!(files_below(&dir.join("full")), ["note.txt"]);
     // the record is required, and must be a record
