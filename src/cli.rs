@@ -300,7 +300,8 @@ pub struct SplitArgs {
 #[derive(Debug, Args)]
 #[command(after_help = "Examples:
   keyceremony extend vault/shard-1.json vault/shard-2.json --record vault/ceremony.json --add 1 --custodian \"Dora Dean\" --out vault-extended
-  keyceremony extend vault/shard-1.json scan-of-sheet-3.png --record vault/ceremony.json --add 2 --qr --out vault-extended")]
+  keyceremony extend vault/shard-1.json scan-of-sheet-3.png --record vault/ceremony.json --add 2 --qr --out vault-extended
+  keyceremony extend vault/shard-1.json vault/shard-2.json.age --shard-passphrase-file pass.txt --record vault/ceremony.json --add 1 --protect-with-passphrase 4 --new-shard-passphrase-file 4=dora.txt --out vault-extended")]
 pub struct ExtendArgs {
     /// At least t shares of the ceremony: shard files, QR images, sealed shares (.age)
     #[arg(required = true, value_name = "SHARD")]
@@ -343,6 +344,9 @@ pub struct ExtendArgs {
     pub allow_same_token: bool,
 
     #[command(flatten)]
+    pub new_passphrase: NewPassphraseArgs,
+
+    #[command(flatten)]
     pub unseal: UnsealArgs,
 
     #[command(flatten)]
@@ -351,7 +355,7 @@ pub struct ExtendArgs {
 
 #[derive(Debug, Args)]
 #[command(after_help = "Examples:
-  keyceremony reshare vault/shard-1.json vault/shard-3.json --record vault/ceremony.json -t 3 -n 5 --out vault-2027
+  keyceremony reshare vault/shard-1.json vault/shard-3.json --record vault/ceremony.json -t 3 -n 5 --protect-with-passphrase 5 --out vault-2027
   keyceremony reshare vault/shard-2.json scan-of-sheet-3.png --record vault/ceremony.json -t 2 -n 3 --custodian Erin --custodian Frank --custodian Gus --qr --out vault-2027
   keyceremony reshare vault/shard-1.json vault/shard-2.age --record vault/ceremony.json --plan ceremony/reshare-2027.toml --out vault-2027")]
 #[command(group(ArgGroup::new("new_split").required(true).args(["threshold", "plan"])))]
@@ -373,7 +377,7 @@ pub struct ReshareArgs {
     pub shares: Option<u16>,
 
     /// Take threshold, custodians, label and transports from a ceremony plan whose [key] is from_shares = true (instead of -t/-n and the output options)
-    #[arg(long, value_name = "PLAN", conflicts_with_all = ["threshold", "label", "custodians", "qr", "seal_to", "seal_to_recipient", "allow_same_token"])]
+    #[arg(long, value_name = "PLAN", conflicts_with_all = ["threshold", "label", "custodians", "qr", "seal_to", "seal_to_recipient", "allow_same_token", "protect_with_passphrase", "new_shard_passphrase_file", "allow_short_passphrase"])]
     pub plan: Option<PathBuf>,
 
     /// New output folder: created, must be empty
@@ -407,6 +411,9 @@ pub struct ReshareArgs {
     /// Allow sealing more than one share to the same token
     #[arg(long)]
     pub allow_same_token: bool,
+
+    #[command(flatten)]
+    pub new_passphrase: NewPassphraseArgs,
 
     #[command(flatten)]
     pub unseal: UnsealArgs,
@@ -533,6 +540,25 @@ pub struct QrDecodeArgs {
 // ---------------------------------------------------------------------------
 // `token` subcommand and unsealing options
 // ---------------------------------------------------------------------------
+
+/// Passphrase protection for the NEW shares of `extend` and `reshare`
+/// (`split` has the same options, its file option named
+/// `--shard-passphrase-file N=FILE`: here that name, with a bare FILE,
+/// opens the input shards).
+#[derive(Debug, Args, Clone, Default)]
+pub struct NewPassphraseArgs {
+    /// Write new share N as shard-<N>.json.age (age, scrypt passphrase) instead of shard-<N>.json; the passphrase is asked twice without echo (repeat for several shares)
+    #[arg(long = "protect-with-passphrase", value_name = "N")]
+    pub protect_with_passphrase: Vec<u8>,
+
+    /// Take new share N's passphrase from FILE (one trailing newline dropped) instead of asking; N must be given to --protect-with-passphrase (repeat)
+    #[arg(long = "new-shard-passphrase-file", value_name = "N=FILE")]
+    pub new_shard_passphrase_file: Vec<String>,
+
+    /// Accept a new shard passphrase shorter than 12 characters
+    #[arg(long)]
+    pub allow_short_passphrase: bool,
+}
 
 /// How sealed shares (`.age`) are opened.
 #[derive(Debug, Args, Clone, Default)]

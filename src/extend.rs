@@ -137,6 +137,22 @@ pub(crate) fn good_shares_of(
     Ok(analysis)
 }
 
+/// The ceremony of `record` once `add` shares are added (ids n+1..n+add):
+/// refused for no share, or beyond 255.
+pub fn extended_params(record: &CeremonyRecord, add: u8) -> Result<SplitParams> {
+    let info = &record.info;
+    let n = info.params.shares();
+    if add == 0 {
+        return Err(Error::Usage("--add: at least one share".into()));
+    }
+    SplitParams::new(info.params.threshold() as u16, n as u16 + add as u16).map_err(|e| {
+        Error::Usage(format!(
+            "--add {add}: ceremony {} has {n} shares: {e}",
+            info.ceremony_id
+        ))
+    })
+}
+
 /// Extends the ceremony as asked (module docs). Refuses, with nothing
 /// written: a record that does not read, fewer than t good shares, any input
 /// that is bad or not of the record, a share beyond the record's n (the
@@ -151,15 +167,7 @@ pub fn extend(
     let info = &old.info;
     let t = info.params.threshold();
     let n = info.params.shares();
-    if request.add == 0 {
-        return Err(Error::Usage("--add: at least one share".into()));
-    }
-    let params = SplitParams::new(t as u16, n as u16 + request.add as u16).map_err(|e| {
-        Error::Usage(format!(
-            "--add {}: ceremony {} has {n} shares: {e}",
-            request.add, info.ceremony_id
-        ))
-    })?;
+    let params = extended_params(&old, request.add)?;
     if request.transports.len() != request.add as usize {
         return Err(Error::Usage(format!(
             "{} transports for {} new shares",

@@ -387,3 +387,269 @@ fn refusals_leave_nothing_behind() {
     );
     assert_eq!(s.code, 0, "{}", s.stderr);
 }
+
+/// `extend --protect-with-passphrase N` writes new share N as
+/// shard-<N>.json.age under its passphrase (from `--new-shard-passphrase-file
+/// N=FILE`; the bare `--shard-passphrase-file FILE` opens the input shards),
+/// and that share assembles the key with an old one. Refused with nothing
+/// written: an id that is not a new share's, a sealed one, N=FILE without
+/// the N named, a bare FILE, a short passphrase.
+#[test]
+fn extend_writes_new_shares_under_a_passphrase() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    fs::write(dir.join("key.hex"), format!("{KEY_HEX}\n")).unwrap();
+    fs::write(dir.join("old.pass"), "the old share two passphrase\n").unwrap();
+    fs::write(dir.join("new.pass"), "the new share five passphrase\n").unwrap();
+    fs::write(dir.join("short.pass"), "short\n").unwrap();
+    let s = run_in(
+        dir,
+        &[
+            "split",
+            "-t",
+            "2",
+            "-n",
+            "3",
+            "--key-file",
+            "key.hex",
+            "--out",
+            "c",
+            "--protect-with-passphrase",
+            "2",
+            "--shard-passphrase-file",
+            "2=old.pass",
+        ],
+    );
+    assert_eq!(s.code, 0, "{}", s.stderr);
+    fs::write(dir.join("pin.txt"), format!("{PIN}\n")).unwrap();
+    let t = run_in(
+        dir,
+        &[
+            "--test-tokens",
+            "tokens",
+            "token",
+            "init",
+            "--serial",
+            "41000001",
+            "--pin-file",
+            "pin.txt",
+        ],
+    );
+    assert_eq!(t.code, 0, "{}", t.stderr);
+    let ext = |extra: &[&str]| {
+        let mut args = vec![
+            "--json",
+            "extend",
+            "c/shard-1.json",
+            "c/shard-2.json.age",
+            "--shard-passphrase-file",
+            "old.pass",
+            "--record",
+            "c/ceremony.json",
+            "--add",
+            "2",
+        ];
+        args.extend_from_slice(extra);
+        run_in(dir, &args)
+    };
+    let e = ext(&[
+        "--protect-with-passphrase",
+        "5",
+        "--new-shard-passphrase-file",
+        "5=new.pass",
+        "--out",
+        "more",
+    ]);
+    assert_eq!(e.code, 0, "{}\n{}", e.stdout, e.stderr);
+    assert_eq!(
+        common::files_below(&dir.join("more")),
+        [
+            "ceremony.json",
+            "shard-4.json",
+            "shard-5.json.age",
+            "transcript-extend.jsonl"
+        ]
+    );
+    let j = json_of(&e);
+    assert_eq!(j["new_shares"][1]["id"], 5);
+    assert!(j["new_shares"][1]["files"][0]["path"]
+        .as_str()
+        .unwrap()
+        .ends_with("shard-5.json.age"));
+    assert_eq!(j["passphrase_protected"], serde_json::json!([5]));
+    // the new passphrase share and an old share give back the key
+    let key = run_in(
+        dir,
+        &[
+            "assemble",
+            "more/ceremony.json",
+            "c/shard-3.json",
+            "more/shard-5.json.age",
+            "--shard-passphrase-file",
+            "new.pass",
+            "--reveal",
+        ],
+    );
+    assert_eq!(key.code, 0, "{}", key.stderr);
+    assert_eq!(key.stdout.trim(), KEY_HEX);
+    // not the old share's passphrase
+    let v = run_in(
+        dir,
+        &[
+            "verify",
+            "more/shard-5.json.age",
+            "--shard-passphrase-file",
+            "old.pass",
+        ],
+    );
+    assert_eq!(v.code, 1, "{}", v.stderr);
+    assert!(
+        v.stdout.contains("the passphrase does not open this file"),
+        "{}",
+        v.stdout
+    );
+
+    // refusals, each before anything is written
+    for (extra, problem) in [
+        (
+            &["--protect-with-passphrase", "3"][..],
+            "the new shares are numbered 4 to 5",
+        ),
+        (
+            &[
+                "--test-tokens",
+                "tokens",
+                "--seal-to",
+                "41000001",
+                "--protect-with-passphrase",
+                "4",
+            ][..],
+            "share 4 is sealed to a token",
+        ),
+        (
+            &["--new-shard-passphrase-file", "4=new.pass"][..],
+            "share 4 is not named by --protect-with-passphrase 4",
+        ),
+        (
+            &[
+                "--protect-with-passphrase",
+                "4",
+                "--new-shard-passphrase-file",
+                "new.pass",
+            ][..],
+            "--new-shard-passphrase-file \"new.pass\": give N=FILE",
+        ),
+        (
+            &[
+                "--protect-with-passphrase",
+                "4",
+                "--new-shard-passphrase-file",
+                "4=short.pass",
+            ][..],
+            "has only 5 characters",
+        ),
+    ] {
+        let mut args = extra.to_vec();
+        args.extend(["--out", "x"]);
+        let r = ext(&args);
+        assert_ne!(r.code, 0, "{extra:?}: {}", r.stderr);
+        assert!(r.stderr.contains(problem), "{extra:?}: {}", r.stderr);
+        assert!(!dir.join("x").exists(), "{extra:?}");
+    }
+    // a short one is taken when asked for
+    let r = ext(&[
+        "--protect-with-passphrase",
+        "4",
+        "--new-shard-passphrase-file",
+        "4=short.pass",
+        "--allow-short-passphrase",
+        "--out",
+        "y",
+    ]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(dir.join("y/shard-4.json.age").is_file());
+}
+
+/// Typed at the terminal: the new share's passphrase is asked (twice) before
+/// any input share is read, then the old passphrase shard's.
+#[test]
+fn extend_asks_the_new_passphrase_before_reading_the_shares() {
+    if !common::have_script() {
+        eprintln!("skipped: script(1) is not installed");
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let p = |rel: &str| dir.join(rel).to_str().unwrap().to_string();
+    fs::write(dir.join("key.hex"), format!("{KEY_HEX}\n")).unwrap();
+    fs::write(dir.join("old.pass"), "the old share two passphrase\n").unwrap();
+    let s = run_in(
+        dir,
+        &[
+            "split",
+            "-t",
+            "2",
+            "-n",
+            "2",
+            "--key-file",
+            "key.hex",
+            "--out",
+            "c",
+            "--protect-with-passphrase",
+            "2",
+            "--shard-passphrase-file",
+            "2=old.pass",
+        ],
+    );
+    assert_eq!(s.code, 0, "{}", s.stderr);
+    const NEW: &str = "typed new share three passphrase";
+    let (shard1, shard2, record, out) = (
+        p("c/shard-1.json"),
+        p("c/shard-2.json.age"),
+        p("c/ceremony.json"),
+        p("more"),
+    );
+    let (code, shown) = common::on_terminal(
+        &[
+            "extend",
+            &shard1,
+            &shard2,
+            "--record",
+            &record,
+            "--add",
+            "1",
+            "--protect-with-passphrase",
+            "3",
+            "--out",
+            &out,
+        ],
+        &[],
+        &[
+            ("Passphrase for share 3", NEW),
+            ("The same passphrase again", NEW),
+            ("Passphrase for", "the old share two passphrase"),
+        ],
+    );
+    assert_eq!(code, 0, "{shown}");
+    assert!(!shown.contains(NEW), "the passphrase was echoed: {shown}");
+    // the old shard's prompt names its file, and comes last
+    let first_new = shown.find("Passphrase for share 3").unwrap();
+    let old = shown.rfind("Passphrase for").unwrap();
+    assert!(first_new < old, "{shown}");
+    assert!(shown[old..].contains("shard-2.json.age"), "{shown}");
+    fs::write(dir.join("new.pass"), format!("{NEW}\n")).unwrap();
+    let key = run_in(
+        dir,
+        &[
+            "assemble",
+            "more/ceremony.json",
+            "c/shard-1.json",
+            "more/shard-3.json.age",
+            "--shard-passphrase-file",
+            "new.pass",
+            "--reveal",
+        ],
+    );
+    assert_eq!(key.code, 0, "{}", key.stderr);
+    assert_eq!(key.stdout.trim(), KEY_HEX);
+}

@@ -141,6 +141,9 @@ fn every_corpus_reaches_the_accepting_path() {
             std::str::from_utf8(d).is_ok_and(|t| spike::SpikeShard::parse(t).is_ok())
         }),
         ("sealed_header", |d| seal::SealedHeader::parse(d).is_ok()),
+        ("passphrase_header", |d| {
+            keyceremony::passphrase_shard::ScryptHeader::parse(d).is_ok()
+        }),
         ("manifest", |d| Manifest::parse(d).is_ok()),
         ("plan_file", |d| {
             keyceremony::plan::Plan::parse(std::path::Path::new("p.toml"), d).is_ok()

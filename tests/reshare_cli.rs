@@ -942,3 +942,162 @@ fn reshare_with_a_plan_takes_the_new_split_from_it() {
     );
     assert!(!dir.join("run").exists());
 }
+
+/// `reshare -t/-n --protect-with-passphrase N` writes new share N as
+/// shard-<N>.json.age under the passphrase of `--new-shard-passphrase-file
+/// N=FILE`, while `--shard-passphrase-file FILE` opens an old passphrase
+/// shard among the inputs; the new shares give back A's key. Refused with
+/// nothing written: an id beyond -n, a bare FILE for the new form, a short
+/// passphrase, the options with --plan.
+#[test]
+fn reshare_writes_new_shares_under_a_passphrase() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    fs::write(dir.join("key.hex"), format!("{KEY_HEX}\n")).unwrap();
+    fs::write(dir.join("old.pass"), "the old share two passphrase\n").unwrap();
+    fs::write(dir.join("new1.pass"), "erin's new share one passphrase\n").unwrap();
+    fs::write(dir.join("new3.pass"), "gus's new share three passphrase\n").unwrap();
+    fs::write(dir.join("short.pass"), "short\n").unwrap();
+    ok(
+        dir,
+        &[
+            "split",
+            "-t",
+            "2",
+            "-n",
+            "3",
+            "--key-file",
+            "key.hex",
+            "--out",
+            "a",
+            "--protect-with-passphrase",
+            "2",
+            "--shard-passphrase-file",
+            "2=old.pass",
+        ],
+    );
+    let reshare = |extra: &[&str]| {
+        let mut args = vec![
+            "--json",
+            "reshare",
+            "a/shard-1.json",
+            "a/shard-2.json.age",
+            "--shard-passphrase-file",
+            "old.pass",
+            "--record",
+            "a/ceremony.json",
+        ];
+        args.extend_from_slice(extra);
+        run_in(dir, &args)
+    };
+    let r = reshare(&[
+        "-t",
+        "2",
+        "-n",
+        "3",
+        "--protect-with-passphrase",
+        "1",
+        "--protect-with-passphrase",
+        "3",
+        "--new-shard-passphrase-file",
+        "1=new1.pass",
+        "--new-shard-passphrase-file",
+        "3=new3.pass",
+        "--out",
+        "b",
+    ]);
+    assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
+    assert_eq!(
+        files_below(&dir.join("b")),
+        [
+            "ceremony.json",
+            "shard-1.json.age",
+            "shard-2.json",
+            "shard-3.json.age",
+            "transcript-reshare.jsonl"
+        ]
+    );
+    let j = json_of(&r);
+    assert_eq!(j["passphrase_protected"], serde_json::json!([1, 3]));
+    // each passphrase share, with the plain one, gives back A's key
+    for (shard, pass) in [
+        ("b/shard-1.json.age", "new1.pass"),
+        ("b/shard-3.json.age", "new3.pass"),
+    ] {
+        let key = ok(
+            dir,
+            &[
+                "assemble",
+                "b/ceremony.json",
+                "b/shard-2.json",
+                shard,
+                "--shard-passphrase-file",
+                pass,
+                "--reveal",
+            ],
+        );
+        assert_eq!(key.stdout.trim(), KEY_HEX, "{shard}");
+    }
+    // share 3 does not open with share 1's passphrase
+    let v = run_in(
+        dir,
+        &[
+            "verify",
+            "b/shard-3.json.age",
+            "--shard-passphrase-file",
+            "new1.pass",
+        ],
+    );
+    assert_eq!(v.code, 1, "{}", v.stderr);
+    assert!(
+        v.stdout.contains("the passphrase does not open this file"),
+        "{}",
+        v.stdout
+    );
+
+    // refusals, each before anything is written
+    fs::write(dir.join("plan.toml"), "not read").unwrap();
+    for (extra, problem) in [
+        (
+            &["-t", "2", "-n", "3", "--protect-with-passphrase", "4"][..],
+            "the shares are numbered 1 to 3",
+        ),
+        (
+            &[
+                "-t",
+                "2",
+                "-n",
+                "3",
+                "--protect-with-passphrase",
+                "1",
+                "--new-shard-passphrase-file",
+                "new1.pass",
+            ][..],
+            "--new-shard-passphrase-file \"new1.pass\": give N=FILE",
+        ),
+        (
+            &[
+                "-t",
+                "2",
+                "-n",
+                "3",
+                "--protect-with-passphrase",
+                "2",
+                "--new-shard-passphrase-file",
+                "2=short.pass",
+            ][..],
+            "has only 5 characters",
+        ),
+        (
+            &["--plan", "plan.toml", "--protect-with-passphrase", "1"][..],
+            "cannot be used with",
+        ),
+    ] {
+        let mut args = extra.to_vec();
+        args.extend(["--out", "x"]);
+        let r = reshare(&args);
+        assert_ne!(r.code, 0, "{extra:?}: {}", r.stderr);
+        assert!(r.stderr.contains(problem), "{extra:?}: {}", r.stderr);
+        assert!(!dir.join("x").exists(), "{extra:?}");
+    }
+}

@@ -17,6 +17,7 @@ use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
 use keyceremony::bundle::{self, Kind, Manifest, Unsealing};
+use keyceremony::passphrase_shard::{self, ScryptHeader};
 use keyceremony::qr::{self, payload, typed};
 use keyceremony::seal::{self, PivRecipient, SealedHeader};
 use keyceremony::shard::{self, JsonDocument, ShardFile};
@@ -41,6 +42,7 @@ pub const TARGETS: &[(&str, Body)] = &[
     ("plan_file", plan_file),
     ("transcript", transcript),
     ("manifest", manifest),
+    ("passphrase_header", passphrase_header),
 ];
 
 /// The body of the target called `name`.
@@ -360,5 +362,46 @@ pub fn transcript(data: &[u8]) {
                 "a transcript without its first line verified"
             );
         }
+    }
+}
+
+/// The published passphrase of `testdata/passphrase` (not a secret).
+const TEST_PASSPHRASE: &[u8] = b"keyceremony passphrase vector: not a secret";
+
+/// A passphrase-protected shard (`shard-<i>.json.age`): its header read
+/// without any KDF work (`ScryptHeader::parse` over `seal::read_stanzas`,
+/// and `is_passphrase_file`, the test that tells it from a sealed share);
+/// with a work factor of at most 4 (cheap), opened with the published test
+/// passphrase (the age crate's header, MAC and payload) and the shard
+/// inside. An accepted header has the age magic, one scrypt stanza and a
+/// work factor within bounds, and is never also read as a sealed share's.
+pub fn passphrase_header(data: &[u8]) {
+    let header = ScryptHeader::parse(data);
+    let is_passphrase = passphrase_shard::is_passphrase_file(data);
+    if !data.starts_with(b"age-encryption.org/v1\n") {
+        assert!(header.is_err(), "a header without the age magic parsed");
+        assert!(!is_passphrase);
+        return;
+    }
+    let Ok(header) = header else {
+        return;
+    };
+    assert!(
+        is_passphrase,
+        "a parsed scrypt header is not a passphrase file"
+    );
+    assert!((1..=passphrase_shard::MAX_WORK_FACTOR).contains(&header.work_factor));
+    assert!(
+        SealedHeader::parse(data).is_err(),
+        "a passphrase shard's header also reads as a sealed share's"
+    );
+    if header.work_factor <= 4 {
+        let pass = bundle::Passphrase::new(TEST_PASSPHRASE.to_vec()).expect("a passphrase");
+        let _ = passphrase_shard::open_shard(
+            Path::new(INPUT),
+            data,
+            &pass,
+            &keyceremony::progress::Progress::silent(),
+        );
     }
 }

@@ -3,34 +3,24 @@
 
 use serde_json::json;
 
-use crate::cli::ExtendArgs;
+use crate::cli::{ExtendArgs, NewPassphraseArgs};
+use crate::commands::new_shares::{new_share_transports, PassphraseOptions};
 use crate::commands::{with_unseal, Context, Outcome};
 use crate::console::Console;
 use crate::error::{Error, Result};
 use crate::events::EventSink;
 use crate::extend::{self, ExtendReport, ExtendRequest};
-use crate::seal_target::{self, SealTargetRequest};
-use crate::split::Transport;
+use crate::seal_target::SealTargetRequest;
+use crate::split::OutputKind;
 
-/// The transports of `count` new shares (`extend`, `reshare`): sealed to
-/// the tokens and recipients named (each found now, before any share is
-/// read), the rest shard files, with `qr` also QR sheets.
-pub(super) fn new_share_transports(
-    seal: SealTargetRequest,
-    qr: bool,
-    count: u8,
-    ctx: &Context,
-) -> Result<Vec<Transport>> {
-    let targets = seal_target::resolve(&seal, count, ctx.inputs.test_tokens.as_deref())?;
-    let mut transports: Vec<Transport> = targets.into_iter().map(Transport::Sealed).collect();
-    while transports.len() < count as usize {
-        transports.push(if qr {
-            Transport::QrSheet { shard_file: true }
-        } else {
-            Transport::ShardFile
-        });
+/// The passphrase options of `extend` and `reshare` for their new shares.
+pub(super) fn passphrase_options(a: &NewPassphraseArgs) -> PassphraseOptions<'_> {
+    PassphraseOptions {
+        protect: &a.protect_with_passphrase,
+        files: &a.new_shard_passphrase_file,
+        file_option: "--new-shard-passphrase-file",
+        allow_short: a.allow_short_passphrase,
     }
-    Ok(transports)
 }
 
 pub fn run(
@@ -42,16 +32,28 @@ pub fn run(
     if a.add == 0 {
         return Err(Error::Usage("--add: at least one share".into()));
     }
-    // every sealing key found before a share is read
+    // the new ids follow the record's n; read here only to number the
+    // shares --protect-with-passphrase names (extend reads it again)
+    let first_id = if a.new_passphrase.protect_with_passphrase.is_empty() {
+        1
+    } else {
+        let (record, _) = crate::rehearse::load_record(&a.record)?;
+        extend::extended_params(&record, a.add)?;
+        record.info.params.shares() + 1
+    };
+    // every sealing key found and every passphrase asked before a share is read
     let transports = new_share_transports(
         SealTargetRequest {
             serials: a.seal_to.clone(),
             recipients: a.seal_to_recipient.clone(),
             allow_same_token: a.allow_same_token,
         },
+        &passphrase_options(&a.new_passphrase),
         a.qr,
+        first_id,
         a.add,
         ctx,
+        console,
     )?;
     let request = ExtendRequest {
         record: a.record.clone(),
@@ -137,6 +139,10 @@ fn render(r: &ExtendReport) -> Outcome {
             "custodian": s.custodian,
             "files": s.outputs.iter().map(|o| json!({"path": o.path.display().to_string(), "sha256": o.sha256.to_hex()})).collect::<Vec<_>>(),
         })).collect::<Vec<_>>(),
+        "passphrase_protected": r.shares.iter()
+            .filter(|s| s.output(OutputKind::PassphraseShard).is_some())
+            .map(|s| s.id)
+            .collect::<Vec<_>>(),
         "record": r.record.path.display().to_string(),
         "segment": r.segment.path.display().to_string(),
         "segment_final_hash": r.segment.final_hash.to_hex(),

@@ -22,6 +22,7 @@ pub mod ceremony_run;
 pub mod completions;
 pub mod extend;
 pub mod man;
+pub mod new_shares;
 pub mod preflight;
 pub mod progress;
 pub mod qr;

@@ -4,7 +4,8 @@
 use serde_json::json;
 
 use crate::cli::ReshareArgs;
-use crate::commands::extend::new_share_transports;
+use crate::commands::extend::passphrase_options;
+use crate::commands::new_shares::new_share_transports;
 use crate::commands::{with_unseal, Context, Outcome};
 use crate::console::Console;
 use crate::error::{Error, Result};
@@ -13,6 +14,7 @@ use crate::plan::Plan;
 use crate::reshare::{self, ReshareReport, ReshareRequest};
 use crate::seal_target::SealTargetRequest;
 use crate::shamir::SplitParams;
+use crate::split::OutputKind;
 
 pub fn run(
     a: &ReshareArgs,
@@ -37,9 +39,12 @@ pub fn run(
                     recipients: a.seal_to_recipient.clone(),
                     allow_same_token: a.allow_same_token,
                 },
+                &passphrase_options(&a.new_passphrase),
                 a.qr,
+                1,
                 params.shares(),
                 ctx,
+                console,
             )?;
             (
                 params,
@@ -146,6 +151,10 @@ fn render(r: &ReshareReport) -> Outcome {
             "custodian": s.custodian,
             "files": s.outputs.iter().map(|o| json!({"path": o.path.display().to_string(), "sha256": o.sha256.to_hex()})).collect::<Vec<_>>(),
         })).collect::<Vec<_>>(),
+        "passphrase_protected": r.shares.iter()
+            .filter(|s| s.output(OutputKind::PassphraseShard).is_some())
+            .map(|s| s.id)
+            .collect::<Vec<_>>(),
         "record": r.record.path.display().to_string(),
         "record_sha256": r.record.sha256.to_hex(),
         "segment": r.segment.path.display().to_string(),

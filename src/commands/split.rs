@@ -3,18 +3,15 @@
 
 use serde_json::json;
 
-use std::path::{Path, PathBuf};
-use std::sync::Arc;
-
-use crate::bundle::Passphrase;
 use crate::cli::SplitArgs;
+use crate::commands::new_shares::{new_share_transports, PassphraseOptions};
 use crate::commands::{Context, Outcome};
 use crate::console::Console;
 use crate::error::{Error, Result};
-use crate::seal_target::{self, SealTargetRequest};
+use crate::seal_target::SealTargetRequest;
 use crate::secret_file::{self, SecretSource};
 use crate::shamir::SplitParams;
-use crate::split::{self, KeySource, OutputKind, SplitReport, SplitRequest, Transport};
+use crate::split::{self, KeySource, OutputKind, SplitReport, SplitRequest};
 
 pub fn run(a: &SplitArgs, ctx: &Context, console: &mut dyn Console) -> Result<Outcome> {
     let params = SplitParams::new(a.threshold, a.shares)
@@ -24,32 +21,30 @@ pub fn run(a: &SplitArgs, ctx: &Context, console: &mut dyn Console) -> Result<Ou
         crate::qr::check_threshold(params)?;
     }
 
-    // Find every sealing key before touching the root key
-    let targets = seal_target::resolve(
-        &SealTargetRequest {
+    // Every sealing key found and every passphrase asked and checked before
+    // the key exists. Shares after the sealed ones: passphrase shards as
+    // named, else shard files, with QR outputs when asked (only for shares
+    // not sealed to a token or under a passphrase: a sheet is the share in
+    // the clear)
+    let transports = new_share_transports(
+        SealTargetRequest {
             serials: a.seal_to.clone(),
             recipients: a.seal_to_recipient.clone(),
             allow_same_token: a.allow_same_token,
         },
+        &PassphraseOptions {
+            protect: &a.protect_with_passphrase,
+            files: &a.shard_passphrase_file,
+            file_option: "--shard-passphrase-file",
+            allow_short: a.allow_short_passphrase,
+        },
+        a.qr,
+        1,
         params.shares(),
-        ctx.inputs.test_tokens.as_deref(),
+        ctx,
+        console,
     )?;
-    let sealed = targets.len();
-    // Every passphrase asked and checked before the key exists
-    let passphrases = shard_passphrases(a, params.shares(), sealed, console)?;
     let key = key_source(a)?;
-    // Shares after the sealed ones: shard files, with QR outputs when asked
-    // (only for shares not sealed to a token or under a passphrase: a sheet
-    // is the share in the clear)
-    let mut transports: Vec<Transport> = targets.into_iter().map(Transport::Sealed).collect();
-    while transports.len() < params.shares() as usize {
-        let id = transports.len() as u8 + 1;
-        transports.push(match passphrases.iter().find(|(i, _)| *i == id) {
-            Some((_, pass)) => Transport::Passphrase(pass.clone()),
-            None if a.qr => Transport::QrSheet { shard_file: true },
-            None => Transport::ShardFile,
-        });
-    }
     let request = SplitRequest {
         params,
         key,
@@ -88,81 +83,6 @@ pub fn run(a: &SplitArgs, ctx: &Context, console: &mut dyn Console) -> Result<Ou
     }
     let report = split::split(request)?;
     Ok(render(&report, a.qr))
-}
-
-/// The passphrase of each share named by `--protect-with-passphrase`: from
-/// its `--shard-passphrase-file N=FILE`, or asked twice on `console`; each
-/// at least the minimum length unless `--allow-short-passphrase`.
-fn shard_passphrases(
-    a: &SplitArgs,
-    shares: u8,
-    sealed: usize,
-    console: &mut dyn Console,
-) -> Result<Vec<(u8, Arc<Passphrase>)>> {
-    let mut files: Vec<(u8, PathBuf)> = Vec::new();
-    for spec in &a.shard_passphrase_file {
-        let (n, file) = spec.split_once('=').ok_or_else(|| {
-            Error::Usage(format!(
-                "--shard-passphrase-file {spec:?}: give N=FILE, the share id and the file"
-            ))
-        })?;
-        let id: u8 = n.parse().map_err(|_| {
-            Error::Usage(format!(
-                "--shard-passphrase-file {spec:?}: {n:?} is not a share id"
-            ))
-        })?;
-        if !a.protect_with_passphrase.contains(&id) {
-            return Err(Error::Usage(format!(
-                "--shard-passphrase-file {id}=...: share {id} is not named by --protect-with-passphrase {id}"
-            )));
-        }
-        if files.iter().any(|(i, _)| *i == id) {
-            return Err(Error::Usage(format!(
-                "--shard-passphrase-file: share {id} is given twice"
-            )));
-        }
-        files.push((id, PathBuf::from(file)));
-    }
-    let mut out: Vec<(u8, Arc<Passphrase>)> = Vec::new();
-    for &id in &a.protect_with_passphrase {
-        if id == 0 || id > shares {
-            return Err(Error::Usage(format!(
-                "--protect-with-passphrase {id}: shares are numbered 1 to {shares}"
-            )));
-        }
-        if (id as usize) <= sealed {
-            return Err(Error::Usage(format!(
-                "--protect-with-passphrase {id}: share {id} is sealed to a token (--seal-to, --seal-to-recipient); a share takes one protection"
-            )));
-        }
-        if out.iter().any(|(i, _)| *i == id) {
-            return Err(Error::Usage(format!(
-                "--protect-with-passphrase {id} is given twice"
-            )));
-        }
-        let file = files
-            .iter()
-            .find(|(i, _)| *i == id)
-            .map(|(_, f)| f.as_path());
-        let pass = new_shard_passphrase(id, file, a.allow_short_passphrase, console)?;
-        out.push((id, Arc::new(pass)));
-    }
-    Ok(out)
-}
-
-/// One new shard passphrase, from `file` or asked twice, length-checked.
-fn new_shard_passphrase(
-    id: u8,
-    file: Option<&Path>,
-    allow_short: bool,
-    console: &mut dyn Console,
-) -> Result<Passphrase> {
-    let pass = match file {
-        Some(f) => Passphrase::from_file(f)?,
-        None => crate::bundle::ask_new_passphrase_for(console, &format!("share {id}"))?,
-    };
-    crate::passphrase_shard::check_new(&pass, file, allow_short)?;
-    Ok(pass)
 }
 
 fn key_source(a: &SplitArgs) -> Result<KeySource> {
