@@ -286,7 +286,13 @@ pub struct SplitArgs {
     pub protect_with_passphrase: Vec<u8>,
 
     /// Take share N's passphrase from FILE (one trailing newline dropped) instead of asking; N must be given to --protect-with-passphrase (repeat)
-    #[arg(long = "shard-passphrase-file", value_name = "N=FILE")]
+    // (named as in extend and reshare, where a bare --shard-passphrase-file
+    // FILE opens the input shards; the first spelling stays as an alias)
+    #[arg(
+        long = "new-shard-passphrase-file",
+        alias = "shard-passphrase-file",
+        value_name = "N=FILE"
+    )]
     pub shard_passphrase_file: Vec<String>,
 
     /// Accept a shard passphrase shorter than 12 characters

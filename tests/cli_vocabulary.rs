@@ -260,6 +260,11 @@ fn the_old_spellings_are_hidden_from_help() {
             "--secret-output <FILE>",
             "--secret-out <",
         ),
+        (
+            vec!["split", "--help"],
+            "--new-shard-passphrase-file <N=FILE>",
+            "--shard-passphrase-file <",
+        ),
     ] {
         let r = run(&args);
         assert_eq!(r.code, 0, "{args:?}");
@@ -682,4 +687,47 @@ fn documents_of_every_kind_pass_their_schemas() {
         "ran/test-tokens",
     ]);
     assert_eq!(v["subsets_tried"], v["subsets_reconstructed"], "{v}");
+}
+
+/// split names a new share's passphrase file as extend and reshare do,
+/// `--new-shard-passphrase-file N=FILE`; its first spelling still works.
+#[test]
+fn split_new_shard_passphrase_file_and_its_old_spelling() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    std::fs::write(d.join("p3.txt"), "a passphrase long enough\n").unwrap();
+    for (option, out) in [
+        ("--new-shard-passphrase-file", "new"),
+        ("--shard-passphrase-file", "old"),
+    ] {
+        let r = run_in(
+            d,
+            &[
+                "split",
+                "--generate",
+                "-t",
+                "2",
+                "-n",
+                "3",
+                "--protect-with-passphrase",
+                "3",
+                option,
+                "3=p3.txt",
+                "--out",
+                out,
+            ],
+        );
+        assert_eq!(r.code, 0, "{option}: {}", r.stderr);
+        assert!(d.join(out).join("shard-3.json.age").is_file(), "{option}");
+        let v = run_in(
+            d,
+            &[
+                "verify",
+                &format!("{out}/shard-3.json.age"),
+                "--shard-passphrase-file",
+                "p3.txt",
+            ],
+        );
+        assert_eq!(v.code, 0, "{option}: {}", v.stderr);
+    }
 }

@@ -20,9 +20,9 @@ pub(super) struct PassphraseOptions<'a> {
     pub protect: &'a [u8],
     /// The `N=FILE` values of `file_option`.
     pub files: &'a [String],
-    /// The option that names the new shares' passphrase files:
-    /// `--shard-passphrase-file` for split, `--new-shard-passphrase-file`
-    /// where `--shard-passphrase-file FILE` opens the input shards.
+    /// The option that names the new shares' passphrase files, for
+    /// messages: `--new-shard-passphrase-file` (split also takes its first
+    /// spelling, `--shard-passphrase-file N=FILE`, as an alias).
     pub file_option: &'static str,
     /// `--allow-short-passphrase`.
     pub allow_short: bool,

@@ -35,7 +35,7 @@ pub fn run(a: &SplitArgs, ctx: &Context, console: &mut dyn Console) -> Result<Ou
         &PassphraseOptions {
             protect: &a.protect_with_passphrase,
             files: &a.shard_passphrase_file,
-            file_option: "--shard-passphrase-file",
+            file_option: "--new-shard-passphrase-file",
             allow_short: a.allow_short_passphrase,
         },
         a.qr,
