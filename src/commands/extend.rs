@@ -4,14 +4,15 @@
 use serde_json::json;
 
 use crate::cli::{ExtendArgs, NewPassphraseArgs};
-use crate::commands::new_shares::{new_share_transports, PassphraseOptions};
+use crate::commands::new_shares::{
+    new_share_transports, new_shares_json, share_line, used_text, PassphraseOptions,
+};
 use crate::commands::{with_unseal, Context, Outcome};
 use crate::console::Console;
 use crate::error::{Error, Result};
 use crate::events::EventSink;
 use crate::extend::{self, ExtendReport, ExtendRequest};
 use crate::seal_target::SealTargetRequest;
-use crate::split::OutputKind;
 
 /// The passphrase options of `extend` and `reshare` for their new shares.
 pub(super) fn passphrase_options(a: &NewPassphraseArgs) -> PassphraseOptions<'_> {
@@ -80,34 +81,12 @@ fn render(r: &ExtendReport) -> Outcome {
         r.previous_shares,
         info.fingerprint
     )];
-    text.push(format!(
-        "computed from {}",
-        r.used
-            .iter()
-            .map(|(s, id)| format!("share {id} ({s})"))
-            .collect::<Vec<_>>()
-            .join(", ")
-    ));
+    text.push(format!("computed from {}", used_text(&r.used)));
     for s in &r.shares {
-        let who = s
-            .custodian
-            .as_deref()
-            .map(|c| format!(" ({c})"))
-            .unwrap_or_default();
-        let files: Vec<String> = s
-            .outputs
-            .iter()
-            .map(|o| o.path.display().to_string())
-            .collect();
-        let sealed = s
-            .sealed_to
-            .as_ref()
-            .map(|t| format!(", sealed to {}", t.label))
-            .unwrap_or_default();
-        text.push(format!(
-            "new share {}{who}: {}{sealed}; checked back against the commitments",
-            s.id,
-            files.join(", ")
+        text.push(share_line(
+            "new share",
+            s,
+            "checked back against the commitments",
         ));
     }
     text.push(format!(
@@ -127,27 +106,20 @@ fn render(r: &ExtendReport) -> Outcome {
             h.to_hex()
         ));
     }
-    let json = json!({
+    let mut json = json!({
         "ceremony_id": info.ceremony_id.to_string(),
         "key_fingerprint": info.fingerprint.to_string(),
         "threshold": info.params.threshold(),
         "shares": info.params.shares(),
         "previous_shares": r.previous_shares,
-        "used": r.used.iter().map(|(s, id)| json!({"source": s, "id": id})).collect::<Vec<_>>(),
-        "new_shares": r.shares.iter().map(|s| json!({
-            "id": s.id,
-            "custodian": s.custodian,
-            "files": s.outputs.iter().map(|o| json!({"path": o.path.display().to_string(), "sha256": o.sha256.to_hex()})).collect::<Vec<_>>(),
-        })).collect::<Vec<_>>(),
-        "passphrase_protected": r.shares.iter()
-            .filter(|s| s.output(OutputKind::PassphraseShard).is_some())
-            .map(|s| s.id)
-            .collect::<Vec<_>>(),
         "record": r.record.path.display().to_string(),
         "segment": r.segment.path.display().to_string(),
         "segment_final_hash": r.segment.final_hash.to_hex(),
         "chained_to": r.chained_to.map(|h| h.to_hex()),
     });
+    for (k, v) in new_shares_json(&r.used, &r.shares) {
+        json[k] = v;
+    }
     let text = text
         .iter()
         .map(|l| super::ceremony::terminal_safe(l))

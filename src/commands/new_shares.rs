@@ -7,12 +7,14 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use serde_json::{json, Value};
+
 use crate::bundle::Passphrase;
 use crate::commands::Context;
 use crate::console::Console;
 use crate::error::{Error, Result};
 use crate::seal_target::{self, SealTargetRequest};
-use crate::split::Transport;
+use crate::split::{OutputKind, ShareReport, Transport};
 
 /// The passphrase options of one command, as typed.
 pub(super) struct PassphraseOptions<'a> {
@@ -130,4 +132,72 @@ fn new_shard_passphrase(
     };
     crate::passphrase_shard::check_new(&pass, file, allow_short)?;
     Ok(pass)
+}
+
+/// The shares a key was reconstructed from, for a line of text:
+/// `share 1 (a/shard-1.json), share 3 (a/shard-3.png)`.
+pub(super) fn used_text(used: &[(String, u8)]) -> String {
+    used.iter()
+        .map(|(s, id)| format!("share {id} ({s})"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// One new share's line: `{what} ID (CUSTODIAN): FILES[, sealed to T]; {checked}`.
+pub(super) fn share_line(what: &str, s: &ShareReport, checked: &str) -> String {
+    let who = s
+        .custodian
+        .as_deref()
+        .map(|c| format!(" ({c})"))
+        .unwrap_or_default();
+    let files: Vec<String> = s
+        .outputs
+        .iter()
+        .map(|o| o.path.display().to_string())
+        .collect();
+    let sealed = s
+        .sealed_to
+        .as_ref()
+        .map(|t| format!(", sealed to {}", t.label))
+        .unwrap_or_default();
+    format!(
+        "{what} {}{who}: {}{sealed}; {checked}",
+        s.id,
+        files.join(", ")
+    )
+}
+
+/// The JSON keys `used`, `new_shares` and `passphrase_protected` of
+/// `extend` and `reshare` (docs/json.md).
+pub(super) fn new_shares_json(
+    used: &[(String, u8)],
+    shares: &[ShareReport],
+) -> [(&'static str, Value); 3] {
+    [
+        (
+            "used",
+            used.iter()
+                .map(|(s, id)| json!({"source": s, "id": id}))
+                .collect(),
+        ),
+        (
+            "new_shares",
+            shares
+                .iter()
+                .map(|s| json!({
+                    "id": s.id,
+                    "custodian": s.custodian,
+                    "files": s.outputs.iter().map(|o| json!({"path": o.path.display().to_string(), "sha256": o.sha256.to_hex()})).collect::<Vec<_>>(),
+                }))
+                .collect(),
+        ),
+        (
+            "passphrase_protected",
+            shares
+                .iter()
+                .filter(|s| s.output(OutputKind::PassphraseShard).is_some())
+                .map(|s| json!(s.id))
+                .collect(),
+        ),
+    ]
 }

@@ -5,7 +5,7 @@ use serde_json::json;
 
 use crate::cli::ReshareArgs;
 use crate::commands::extend::passphrase_options;
-use crate::commands::new_shares::new_share_transports;
+use crate::commands::new_shares::{new_share_transports, new_shares_json, share_line, used_text};
 use crate::commands::{with_unseal, Context, Outcome};
 use crate::console::Console;
 use crate::error::{Error, Result};
@@ -14,7 +14,6 @@ use crate::plan::Plan;
 use crate::reshare::{self, ReshareReport, ReshareRequest};
 use crate::seal_target::SealTargetRequest;
 use crate::shamir::SplitParams;
-use crate::split::OutputKind;
 
 pub fn run(
     a: &ReshareArgs,
@@ -84,34 +83,11 @@ fn render(r: &ReshareReport) -> Outcome {
         ),
         format!(
             "key reconstructed (never shown) from {}",
-            r.used
-                .iter()
-                .map(|(s, id)| format!("share {id} ({s})"))
-                .collect::<Vec<_>>()
-                .join(", ")
+            used_text(&r.used)
         ),
     ];
     for s in &r.shares {
-        let who = s
-            .custodian
-            .as_deref()
-            .map(|c| format!(" ({c})"))
-            .unwrap_or_default();
-        let files: Vec<String> = s
-            .outputs
-            .iter()
-            .map(|o| o.path.display().to_string())
-            .collect();
-        let sealed = s
-            .sealed_to
-            .as_ref()
-            .map(|t| format!(", sealed to {}", t.label))
-            .unwrap_or_default();
-        text.push(format!(
-            "share {}{who}: {}{sealed}; checked back",
-            s.id,
-            files.join(", ")
-        ));
+        text.push(share_line("share", s, "checked back"));
     }
     text.push(format!(
         "transcript segment: {} ({} lines, signed)",
@@ -135,7 +111,7 @@ fn render(r: &ReshareReport) -> Outcome {
         "  hand out the new shares, then collect and destroy the old ones; the old files were not touched"
             .into(),
     );
-    let json = json!({
+    let mut json = json!({
         "ceremony_id": b.ceremony_id.to_string(),
         "key_fingerprint": b.fingerprint.to_string(),
         "threshold": b.params.threshold(),
@@ -145,22 +121,15 @@ fn render(r: &ReshareReport) -> Outcome {
             "record_sha256": r.supersedes.record_sha256.to_hex(),
             "retired_ids": r.supersedes.retired_ids,
         },
-        "used": r.used.iter().map(|(s, id)| json!({"source": s, "id": id})).collect::<Vec<_>>(),
-        "new_shares": r.shares.iter().map(|s| json!({
-            "id": s.id,
-            "custodian": s.custodian,
-            "files": s.outputs.iter().map(|o| json!({"path": o.path.display().to_string(), "sha256": o.sha256.to_hex()})).collect::<Vec<_>>(),
-        })).collect::<Vec<_>>(),
-        "passphrase_protected": r.shares.iter()
-            .filter(|s| s.output(OutputKind::PassphraseShard).is_some())
-            .map(|s| s.id)
-            .collect::<Vec<_>>(),
         "record": r.record.path.display().to_string(),
         "record_sha256": r.record.sha256.to_hex(),
         "segment": r.segment.path.display().to_string(),
         "segment_final_hash": r.segment.final_hash.to_hex(),
         "chained_to": r.chained_to.map(|h| h.to_hex()),
     });
+    for (k, v) in new_shares_json(&r.used, &r.shares) {
+        json[k] = v;
+    }
     let text = text
         .iter()
         .map(|l| super::ceremony::terminal_safe(l))
