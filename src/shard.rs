@@ -287,7 +287,26 @@ pub(crate) fn sanitize_serde_message(msg: &str) -> String {
             None => "a field has the wrong type or value".into(),
         }
     } else {
-        // field names ("unknown field `...`") come from the file
-        crate::terminal::escape(msg).into_owned()
+        // Field and variant names ("unknown field `...`, expected ...") come
+        // from the file: shown escaped and cut short, so a name of any length
+        // leaves a message of bounded length.
+        quoted_name_shortened(msg)
+    }
+}
+
+/// How many characters of a field name from a file a message shows.
+const MAX_FIELD_NAME_SHOWN: usize = 40;
+
+fn quoted_name_shortened(msg: &str) -> String {
+    let start = msg.find('`');
+    let end = msg.rfind("`, expected").or_else(|| msg.rfind('`'));
+    match (start, end) {
+        (Some(s), Some(e)) if e > s => format!(
+            "{}`{}`{}",
+            crate::terminal::escape(&msg[..s]),
+            crate::terminal::escape_short(&msg[s + 1..e], MAX_FIELD_NAME_SHOWN),
+            crate::terminal::escape(&msg[e + 1..])
+        ),
+        _ => crate::terminal::escape_short(msg, 4 * MAX_FIELD_NAME_SHOWN),
     }
 }

@@ -115,10 +115,7 @@ impl<'de> Visitor<'de> for StrictVisitor {
         let mut out = Map::new();
         while let Some(key) = map.next_key::<String>()? {
             if out.contains_key(&key) {
-                let shown: String = crate::terminal::escape(&key)
-                    .chars()
-                    .take(MAX_KEY_SHOWN)
-                    .collect();
+                let shown = crate::terminal::escape_short(&key, MAX_KEY_SHOWN);
                 return Err(de::Error::custom(format!(
                     "{DUPLICATE_PREFIX}{shown}{DUPLICATE_END}"
                 )));

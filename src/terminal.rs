@@ -117,6 +117,27 @@ pub fn glimpse(value: &str) -> String {
     }
 }
 
+/// A name from a file, escaped and cut to at most `max_chars` characters of
+/// escaped text (a cut name ends in "..."): for messages that must stay
+/// short whatever the file holds.
+pub fn escape_short(text: &str, max_chars: usize) -> String {
+    let mut out = String::new();
+    let mut shown = 0;
+    let mut buf = [0u8; 4];
+    for c in text.chars() {
+        // Each character escaped alone, so a cut never splits an escape.
+        let piece = escape(c.encode_utf8(&mut buf)).into_owned();
+        let len = piece.chars().count();
+        if shown + len > max_chars {
+            out.push_str("...");
+            return out;
+        }
+        shown += len;
+        out.push_str(&piece);
+    }
+    out
+}
+
 /// A name from a file, escaped when displayed: `format!("{}", Shown(name))`.
 #[derive(Clone, Copy, Debug)]
 pub struct Shown<'a>(pub &'a str);
@@ -145,6 +166,16 @@ pub fn check_visible(text: &str) -> Result<(), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_short_name_is_kept_and_a_long_one_cut_after_escaping() {
+        assert_eq!(escape_short("label", 8), "label");
+        assert_eq!(escape_short("abcdefghij", 4), "abcd...");
+        // The bound counts the escaped text, so a name of controls cannot
+        // grow six-fold past it.
+        assert_eq!(escape_short(&"\u{7f}".repeat(100), 13), "\\u{7f}\\u{7f}...");
+        assert_eq!(escape_short("ab\u{1b}", 4), "ab...");
+    }
 
     #[test]
     fn plain_text_is_borrowed_unchanged() {

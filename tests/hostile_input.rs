@@ -693,3 +693,26 @@ fn the_plan_and_transcript_inputs_fuzzing_found_are_refused_not_crashed_on() {
         }
     }
 }
+
+/// The shard file fuzzing found with an unknown field name of hundreds of
+/// DEL characters: each is shown escaped (`\u{7f}`, six times its size), so
+/// the message grew without bound. Through the binary it is refused, the
+/// file named, the name cut short and no line longer than 1 KiB.
+#[test]
+fn a_field_name_of_any_length_leaves_a_short_message() {
+    let path = testdata("fuzz-regressions/json_document/unknown-field-of-1000-dels.json");
+    let r = run(&["verify", p(&path)]);
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    let all = format!("{}{}", r.stdout, r.stderr);
+    let line = all
+        .lines()
+        .find(|l| l.contains("unknown field"))
+        .unwrap_or_else(|| panic!("no unknown-field line in {all}"));
+    assert!(line.contains("unknown-field-of-1000-dels.json"), "{line}");
+    assert!(line.contains("...`"), "the name is not cut: {line}");
+    assert!(
+        all.lines().all(|l| l.len() < 1024),
+        "a line of over 1 KiB: {all}"
+    );
+    assert!(!all.contains('\u{7f}'), "a raw DEL reached the terminal");
+}
