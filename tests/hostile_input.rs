@@ -701,7 +701,7 @@ fn the_plan_and_transcript_inputs_fuzzing_found_are_refused_not_crashed_on() {
 #[test]
 fn a_field_name_of_any_length_leaves_a_short_message() {
     let path = testdata("fuzz-regressions/json_document/unknown-field-of-1000-dels.json");
-    let r = run(&["verify", p(&path)]);
+    let r = run(["verify", p(&path)]);
     assert_eq!(r.code, 1, "{}", r.stderr);
     let all = format!("{}{}", r.stdout, r.stderr);
     let line = all
