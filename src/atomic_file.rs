@@ -359,6 +359,42 @@ fn link_unnamed(file: &File, target: &Path) -> io::Result<()> {
     }
 }
 
+/// Who holds the lock that tells a later run a hidden file's owner is alive.
+#[derive(Clone, Copy)]
+enum Lock {
+    /// The file itself (a hidden name beside other outputs).
+    Own,
+    /// The staging folder it is in.
+    Folder,
+}
+
+/// Whether the process umask leaves the owner's read and write bits, so a
+/// file created with mode 0600 has exactly 0600 (a umask only takes bits
+/// away). Read once from `/proc/self/status`; unknown counts as no. This
+/// tool never changes its umask.
+fn umask_keeps_file_mode() -> bool {
+    static KEEPS: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *KEEPS.get_or_init(|| {
+        let Ok(status) = fs::read_to_string("/proc/self/status") else {
+            return false;
+        };
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("Umask:"))
+            .and_then(|v| u32::from_str_radix(v.trim(), 8).ok())
+            .is_some_and(|mask| mask & FILE_MODE == 0)
+    })
+}
+
+/// Makes a file this module just created (asking for 0600) exactly 0600:
+/// one `fchmod`, skipped when the umask cannot have taken bits away (for a
+/// bundle of 100,000 files that is 100,000 system calls fewer).
+fn exact_file_mode(file: &File) {
+    if !umask_keeps_file_mode() {
+        let _ = file.set_permissions(fs::Permissions::from_mode(FILE_MODE));
+    }
+}
+
 /// A file being written: unnamed when the file system allows it, else under
 /// a hidden locked name in `dir`.
 struct Temp {
@@ -373,7 +409,7 @@ impl Temp {
     fn create(dir: &Path) -> Result<Temp> {
         // Naming an unnamed file goes through /proc/self/fd.
         if !Path::new("/proc/self/fd").is_dir() {
-            return Temp::create_named(dir, &random_name(HIDDEN_PREFIX, TEMP_SUFFIX));
+            return Temp::create_named(dir, &random_name(HIDDEN_PREFIX, TEMP_SUFFIX), Lock::Own);
         }
         let unnamed = OpenOptions::new()
             .read(true)
@@ -383,8 +419,7 @@ impl Temp {
             .open(dir);
         match unnamed {
             Ok(file) => {
-                // The umask may have taken bits away; set exactly 0600.
-                let _ = file.set_permissions(fs::Permissions::from_mode(FILE_MODE));
+                exact_file_mode(&file);
                 return Ok(Temp {
                     file: Some(file),
                     name: None,
@@ -395,10 +430,10 @@ impl Temp {
             }
             Err(_) => {}
         }
-        Temp::create_named(dir, &random_name(HIDDEN_PREFIX, TEMP_SUFFIX))
+        Temp::create_named(dir, &random_name(HIDDEN_PREFIX, TEMP_SUFFIX), Lock::Own)
     }
 
-    fn create_named(dir: &Path, name: &str) -> Result<Temp> {
+    fn create_named(dir: &Path, name: &str, lock: Lock) -> Result<Temp> {
         let path = dir.join(name);
         let file = OpenOptions::new()
             .read(true)
@@ -407,8 +442,10 @@ impl Temp {
             .mode(FILE_MODE)
             .open(&path)
             .map_err(|e| Error::io(dir, "cannot create a file in this folder", e))?;
-        let _ = file.set_permissions(fs::Permissions::from_mode(FILE_MODE));
-        let _ = try_lock(&file);
+        exact_file_mode(&file);
+        if matches!(lock, Lock::Own) {
+            let _ = try_lock(&file);
+        }
         Ok(Temp {
             file: Some(file),
             name: Some(path),
@@ -416,21 +453,23 @@ impl Temp {
     }
 
     /// A named file at `path` inside a staging folder, making the folders
-    /// on the way when they are missing.
+    /// on the way when they are missing. It is not locked on its own: the
+    /// staging folder's lock covers everything in it (a later run's cleanup
+    /// looks only at the names beside the staging folder).
     fn create_at(path: &Path) -> Result<Temp> {
         let dir = parent_of(path);
         let name = path
             .file_name()
             .and_then(|n| n.to_str())
             .ok_or_else(|| Error::Usage(format!("{}: not a file name", path.display())))?;
-        match Temp::create_named(&dir, name) {
+        match Temp::create_named(&dir, name, Lock::Folder) {
             Err(_) if !dir.is_dir() => {
                 fs::DirBuilder::new()
                     .recursive(true)
                     .mode(DIR_MODE)
                     .create(&dir)
                     .map_err(|e| Error::io(&dir, "cannot create folder", e))?;
-                Temp::create_named(&dir, name)
+                Temp::create_named(&dir, name, Lock::Folder)
             }
             made => made,
         }
@@ -511,10 +550,8 @@ impl StagedFile {
     }
 
     pub fn write_all(&mut self, bytes: &[u8]) -> Result<()> {
-        let target = self.target.clone();
-        self.writer()
-            .write_all(bytes)
-            .map_err(|e| Error::io(&target, "cannot write", e))
+        let written = self.writer().write_all(bytes);
+        written.map_err(|e| Error::io(&self.target, "cannot write", e))
     }
 
     fn flush(&mut self) -> Result<()> {

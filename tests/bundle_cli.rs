@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
 use bundle_support::{entry, finish, seal_age, seal_nexus, ustar};
-use common::{files_below, run, testdata};
+use common::{files_below, run, run_in, testdata};
 
 fn p(path: &Path) -> &str {
     path.to_str().unwrap()
@@ -857,4 +857,68 @@ fn library_hands_the_key_to_a_rust_nexus() {
     assert_eq!(key.to_hex().as_str(), known_key_hex().trim());
     assert_eq!(manifest.unwrap().key_fingerprint, key.fingerprint());
     let _ = age::x25519::Recipient::from_str(&s.recipient()).unwrap();
+}
+
+/// `bundle open` under `umask`, through `sh`; returns the exit code and stderr.
+fn open_under_umask(umask: &str, bundle: &Path, pass: &Path, out: &Path) -> (i32, String) {
+    let o = std::process::Command::new("sh")
+        .args(["-c", "umask \"$1\"; shift; exec \"$@\"", "sh", umask])
+        .arg(assert_cmd::cargo::cargo_bin("keyceremony"))
+        .args(["bundle", "open", p(bundle), "--passphrase-file", p(pass)])
+        .arg("--out")
+        .arg(out)
+        .env_remove("KEYCEREMONY_TEST_TOKENS")
+        .output()
+        .unwrap();
+    (
+        o.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&o.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn every_opened_file_is_0600_whatever_the_umask() {
+    // Over 64 files, so both ways a staged file is made are used (unnamed
+    // first, then named inside the staging folder); the mode is set once
+    // by open(2) where the umask cannot take bits away, else by fchmod.
+    let s = scene();
+    let data = s.dir.join("data");
+    fs::create_dir_all(data.join("sub")).unwrap();
+    for i in 0..90 {
+        let at = if i % 3 == 0 {
+            data.join("sub")
+        } else {
+            data.clone()
+        };
+        fs::write(at.join(format!("f{i:03}")), format!("{i}\n")).unwrap();
+    }
+    let bundle = s.dir.join("b.tar.gz.enc");
+    let r = run_in(
+        &s.dir,
+        &[
+            "bundle",
+            "create",
+            "--key-file",
+            p(&s.key_file),
+            "--include",
+            "data",
+            "--out",
+            p(&bundle),
+            "--nexus-backup",
+            "--passphrase-file",
+            p(&s.pass_file),
+        ],
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    for umask in ["0", "022", "077", "177", "277", "577"] {
+        let out = s.dir.join(format!("open-{umask}"));
+        let (code, stderr) = open_under_umask(umask, &bundle, &s.pass_file, &out);
+        assert_eq!(code, 0, "umask {umask}: {stderr}");
+        let files = files_below(&out);
+        assert_eq!(files.len(), 92, "umask {umask}: {files:?}");
+        for f in files {
+            let mode = fs::metadata(out.join(&f)).unwrap().permissions().mode() & 0o777;
+            assert_eq!(mode, 0o600, "umask {umask}: {f} is {mode:o}");
+        }
+    }
 }

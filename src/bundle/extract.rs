@@ -3,7 +3,6 @@
 //! has been checked (see [`crate::atomic_file`]: a new folder appears with
 //! one rename). Folders this creates (0700) are removed again on failure.
 
-use std::io::Write;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
@@ -84,11 +83,7 @@ impl Sink for OutputFolder {
 
     fn write(&mut self, data: &[u8]) -> Result<()> {
         let staged = self.current.as_mut().expect("begin_file before write");
-        let target = staged.target().to_path_buf();
-        staged
-            .writer()
-            .write_all(data)
-            .map_err(|e| Error::io(&target, "cannot write", e))
+        staged.write_all(data)
     }
 
     fn end_file(&mut self) -> Result<()> {

@@ -152,9 +152,14 @@ fn print_outcome(outcome: Outcome, ctx: &Context) -> i32 {
         }
         let _ = out.write_all(secret.as_bytes());
     } else {
+        // Buffered: a report may list 100,000 files, one write each through
+        // the line-buffered stdout. (Never the secret above: a BufWriter's
+        // buffer is not wiped.)
+        let mut buffered = std::io::BufWriter::with_capacity(64 * 1024, &mut out);
         for line in &outcome.text {
-            let _ = writeln!(out, "{}", crate::terminal::escape_lines(line));
+            let _ = writeln!(buffered, "{}", crate::terminal::escape_lines(line));
         }
+        let _ = buffered.flush();
     }
     let _ = out.flush();
     if outcome.ok {
