@@ -373,9 +373,14 @@ fn reshare_killed_at_any_moment_leaves_no_ceremony_or_a_whole_one_and_the_old_on
         ..Tally::default()
     };
     let mut shares_without_record = 0;
-    // over twice its unkilled length: under load a run takes longer than
-    // the timed one, and the last steps (segment, record) must be reached
-    for (i, at) in kill_points(full * 2, 40, 29).into_iter().enumerate() {
+    // 20 kills over 1.5 times its unkilled length, then three at 2, 3 and 4
+    // times it: under load a run takes longer than the timed one, and some
+    // kills must find it finished. (It was 40 kills over 3 times the length,
+    // two thirds of which found the run finished: a minute of the suite for
+    // what the step test below checks more surely.)
+    let mut points = kill_points(full, 20, 29);
+    points.extend([2u32, 3, 4].map(|k| (full * k).as_micros() as u64));
+    for (i, at) in points.into_iter().enumerate() {
         let root = tmp.path().join(format!("k{i}"));
         copy_a(&root);
         tally.kills += 1;
