@@ -126,7 +126,7 @@ pub fn escape_short(text: &str, max_chars: usize) -> String {
     let mut buf = [0u8; 4];
     for c in text.chars() {
         // Each character escaped alone, so a cut never splits an escape.
-        let piece = escape(c.encode_utf8(&mut buf)).into_owned();
+        let piece = escape(c.encode_utf8(&mut buf));
         let len = piece.chars().count();
         if shown + len > max_chars {
             out.push_str("...");
