@@ -82,8 +82,14 @@ impl Scene {
     }
 
     fn create_nexus(&self, name: &str) -> PathBuf {
+        self.create_nexus_including(name, &[])
+    }
+
+    /// A Nexus backup of the key and `includes` (paths relative to the
+    /// scene's folder, which the command runs in).
+    fn create_nexus_including(&self, name: &str, includes: &[&str]) -> PathBuf {
         let out = self.dir.join(name);
-        let r = run([
+        let mut args = vec![
             "bundle",
             "create",
             "--key-file",
@@ -93,7 +99,11 @@ impl Scene {
             "--nexus-backup",
             "--passphrase-file",
             p(&self.pass_file),
-        ]);
+        ];
+        for include in includes {
+            args.extend(["--include", include]);
+        }
+        let r = run_in(&self.dir, &args);
         assert_eq!(r.code, 0, "{}", r.stderr);
         out
     }
@@ -892,24 +902,7 @@ fn every_opened_file_is_0600_whatever_the_umask() {
         };
         fs::write(at.join(format!("f{i:03}")), format!("{i}\n")).unwrap();
     }
-    let bundle = s.dir.join("b.tar.gz.enc");
-    let r = run_in(
-        &s.dir,
-        &[
-            "bundle",
-            "create",
-            "--key-file",
-            p(&s.key_file),
-            "--include",
-            "data",
-            "--out",
-            p(&bundle),
-            "--nexus-backup",
-            "--passphrase-file",
-            p(&s.pass_file),
-        ],
-    );
-    assert_eq!(r.code, 0, "{}", r.stderr);
+    let bundle = s.create_nexus_including("b.tar.gz.enc", &["data"]);
     for umask in ["0", "022", "077", "177", "277", "577"] {
         let out = s.dir.join(format!("open-{umask}"));
         let (code, stderr) = open_under_umask(umask, &bundle, &s.pass_file, &out);
